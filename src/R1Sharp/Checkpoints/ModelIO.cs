@@ -1,0 +1,94 @@
+using R1Sharp.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace R1Sharp.Checkpoints;
+
+/// Builds models from Hugging Face folders and writes them back in the same layout.
+public static class ModelIO
+{
+    /// A model with the architecture `config` names, parameters uninitialised-but-allocated.
+    public static CausalLM Create(ModelConfig config) => config switch
+    {
+        DeepSeekConfig d => new DeepSeekForCausalLM(d),
+        _ => throw new R1SharpException($"model_type '{config.ModelType}' has no implementation"),
+    };
+
+    /// Loads config.json and the safetensors weights of `dir` (float32 compute), in eval mode.
+    public static CausalLM Load(string dir)
+    {
+        if (!Directory.Exists(dir)) throw new R1SharpException($"model directory not found: {dir}");
+        var config = ModelConfig.Load(dir);
+        using var checkpoint = Checkpoint.Open(dir);
+        var model = Create(config);
+        try
+        {
+            WeightLoader.Load(model, checkpoint);
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+        model.eval();
+        return model;
+    }
+
+    /// Hugging Face's initialisation: normal(0, initializer_range) for matrices, ones for norms,
+    /// zeros for biases (and the router's correction bias). Same seed, same weights.
+    public static void Initialize(CausalLM model, long seed, double std = 0.02)
+    {
+        using var noGrad = no_grad();
+        var generator = new Generator((ulong)seed);
+        foreach (var (name, p) in model.named_parameters())
+        {
+            if (name.EndsWith("e_score_correction_bias") || name.EndsWith(".bias")) p.zero_();
+            else if (p.dim() == 1) p.fill_(1.0);
+            else p.normal_(0, std, generator);
+        }
+    }
+
+    /// Writes config.json and the weights (model.safetensors, or shards plus an index when they
+    /// exceed `maxShardBytes`). Weights are stored as `dtype`; the router's correction bias stays float32.
+    public static void Save(CausalLM model, string dir, ScalarType dtype = ScalarType.Float32, long maxShardBytes = long.MaxValue)
+    {
+        Directory.CreateDirectory(dir);
+        var json = model.Config.Json.DeepClone().AsObject();
+        json["torch_dtype"] = dtype switch { ScalarType.BFloat16 => "bfloat16", ScalarType.Float16 => "float16", _ => "float32" };
+        json.Remove("quantization_config");
+        (model.Config with { Json = json }).Save(dir);
+
+        using var scope = NewDisposeScope();
+        var tensors = model.state_dict().OrderBy(p => p.Key, StringComparer.Ordinal)
+            .Select(p => (p.Key, Tensor: p.Key.EndsWith("e_score_correction_bias") || !p.Value.is_floating_point() ? p.Value : p.Value.detach().to_type(dtype)))
+            .ToList();
+        var shards = new List<List<(string, Tensor)>> { new() };
+        long size = 0;
+        foreach (var t in tensors)
+        {
+            var bytes = t.Tensor.NumberOfElements * t.Tensor.ElementSize;
+            if (size > 0 && size + bytes > maxShardBytes) { shards.Add([]); size = 0; }
+            shards[^1].Add(t);
+            size += bytes;
+        }
+        var metadata = new Dictionary<string, string> { ["format"] = "pt" };
+        foreach (var stale in Directory.GetFiles(dir, "model*.safetensors*")) File.Delete(stale);
+        if (shards.Count == 1)
+        {
+            SafeTensorsWriter.Write(Path.Combine(dir, "model.safetensors"), shards[0], metadata);
+        }
+        else
+        {
+            var weightMap = new SortedDictionary<string, string>(StringComparer.Ordinal);
+            for (int i = 0; i < shards.Count; i++)
+            {
+                var file = $"model-{i + 1:D5}-of-{shards.Count:D5}.safetensors";
+                SafeTensorsWriter.Write(Path.Combine(dir, file), shards[i], metadata);
+                foreach (var (name, _) in shards[i]) weightMap[name] = file;
+            }
+            var index = new { metadata = new { total_size = tensors.Sum(t => t.Tensor.NumberOfElements * t.Tensor.ElementSize) }, weight_map = weightMap };
+            AtomicFile.WriteAllText(Path.Combine(dir, "model.safetensors.index.json"),
+                System.Text.Json.JsonSerializer.Serialize(index, new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
+        }
+    }
+}

@@ -1,0 +1,127 @@
+using R1Sharp.Generation;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace R1Sharp.Models;
+
+/// DeepSeek-V2/V3/R1 (HF: DeepseekV3ForCausalLM). Numerics follow the official DeepSeek-V3 inference code.
+public sealed class DeepSeekForCausalLM : CausalLM
+{
+    [ComponentName(Name = "model")] private readonly DeepSeekBody _model;
+    [ComponentName(Name = "lm_head")] private readonly Linear? _lmHead;
+    private readonly DeepSeekConfig _config;
+    private readonly Tensor _cos, _sin;
+
+    public DeepSeekForCausalLM(DeepSeekConfig config) : base(nameof(DeepSeekForCausalLM))
+    {
+        _config = config;
+        var (inverseFrequencies, softmaxScale, ropeFactor) = RopeSettings(config);
+        _model = new DeepSeekBody(config, softmaxScale);
+        if (!config.TieWordEmbeddings) _lmHead = nn.Linear(config.HiddenSize, config.VocabSize, hasBias: false);
+        RegisterComponents();
+        InverseFrequencies = inverseFrequencies;
+        SoftmaxScale = softmaxScale;
+        (_cos, _sin) = Rope.Tables(inverseFrequencies, config.MaxPositionEmbeddings, ropeFactor);
+        register_buffer("rope_cos", _cos, persistent: false);
+        register_buffer("rope_sin", _sin, persistent: false);
+    }
+
+    public override ModelConfig Config => _config;
+    public DeepSeekConfig DeepSeek => _config;
+    public float[] InverseFrequencies { get; }
+    public double SoftmaxScale { get; }
+    public AttentionMode AttentionMode { get; set; } = AttentionMode.Absorbed;
+    public IReadOnlyList<DecoderLayer> Layers => _model.Layers;
+
+    /// YaRN as the official code applies it: only when the model's length exceeds the original one;
+    /// the softmax scale then grows by mscale^2.
+    private static (float[] InverseFrequencies, double SoftmaxScale, double RopeFactor) RopeSettings(DeepSeekConfig c)
+    {
+        var scale = 1.0 / Math.Sqrt(c.QkHeadDim);
+        if (c.RopeScaling is not { Kind: "yarn" } y || c.MaxPositionEmbeddings <= y.OriginalMaxPositionEmbeddings!.Value)
+            return (Rope.InverseFrequencies(c.QkRopeHeadDim, c.RopeTheta), scale, 1.0);
+        var freqs = Rope.YarnInverseFrequencies(c.QkRopeHeadDim, c.RopeTheta, y.Factor, y.OriginalMaxPositionEmbeddings.Value, y.BetaFast, y.BetaSlow);
+        var softmaxMscale = Rope.YarnMscale(y.Factor, y.MscaleAllDim > 0 ? y.MscaleAllDim : y.Mscale);
+        var ropeFactor = y.MscaleAllDim > 0 ? Rope.YarnMscale(y.Factor, y.Mscale) / Rope.YarnMscale(y.Factor, y.MscaleAllDim) : 1.0;
+        return (freqs, scale * softmaxMscale * softmaxMscale, ropeFactor);
+    }
+
+    public override KvCache CreateCache(int batchSize, int maxLength) =>
+        new(batchSize, Math.Min(maxLength, _config.MaxPositionEmbeddings), LatentAttention.CacheShapes(_config),
+            _config.NumHiddenLayers + _config.NumNextnPredictLayers, DType, Device);
+
+    public override Tensor Forward(Tensor ids, KvCache? cache = null, long[]? validLengths = null, ForwardTrace? trace = null)
+    {
+        using var scope = NewDisposeScope();
+        long batch = ids.shape[0], length = ids.shape[1];
+        var ctx = Context(batch, length, ids.device, cache);
+        var h = _model.Forward(ids, ctx, trace);
+        var logits = (_lmHead is not null ? _lmHead.forward(h) : nn.functional.linear(h, _model.EmbeddingWeight)).to_type(ScalarType.Float32);
+        cache?.Advance(validLengths ?? Enumerable.Repeat(length, (int)batch).ToArray());
+        return logits.MoveToOuterDisposeScope();
+    }
+
+    private AttentionContext Context(long batch, long length, Device device, KvCache? cache)
+    {
+        Tensor positions;
+        long keyLength;
+        if (cache is null)
+        {
+            positions = arange(length, device: device).unsqueeze(0).expand(batch, length);
+            keyLength = length;
+        }
+        else
+        {
+            if (cache.BatchSize != batch) throw new ArgumentException($"cache holds {cache.BatchSize} rows, input has {batch}");
+            keyLength = cache.Lengths.Max() + length;
+            if (keyLength > cache.MaxLength)
+                throw new R1SharpException($"sequence of {keyLength} tokens exceeds the context of {cache.MaxLength}");
+            positions = cache.NextPositions(length, device);
+        }
+        if (positions.max().item<long>() >= _config.MaxPositionEmbeddings)
+            throw new R1SharpException($"position {positions.max().item<long>()} exceeds max_position_embeddings {_config.MaxPositionEmbeddings}");
+        var flat = positions.reshape(-1);
+        var cos = _cos.index_select(0, flat).view(batch, length, -1);
+        var sin = _sin.index_select(0, flat).view(batch, length, -1);
+        return new AttentionContext(cos, sin, positions, CausalMask(positions, keyLength), keyLength, cache, AttentionMode);
+    }
+
+    /// HF "model": embeddings, blocks (then MTP modules), final norm.
+    private sealed class DeepSeekBody : nn.Module
+    {
+        [ComponentName(Name = "embed_tokens")] private readonly Embedding _embed;
+        [ComponentName(Name = "layers")] private readonly ModuleList<DecoderLayer> _layers;
+        [ComponentName(Name = "norm")] private readonly RmsNorm _norm;
+        private readonly int _mainLayers;
+
+        public DeepSeekBody(DeepSeekConfig c, double softmaxScale) : base(nameof(DeepSeekBody))
+        {
+            _mainLayers = c.NumHiddenLayers;
+            _embed = nn.Embedding(c.VocabSize, c.HiddenSize);
+            var layers = Enumerable.Range(0, c.NumHiddenLayers).Select(i => new DecoderLayer(c, i, softmaxScale))
+                .Concat(Enumerable.Range(c.NumHiddenLayers, c.NumNextnPredictLayers).Select(i => (DecoderLayer)new MtpLayer(c, i, softmaxScale)));
+            _layers = new ModuleList<DecoderLayer>(layers.ToArray());
+            _norm = new RmsNorm(c.HiddenSize, c.RmsNormEps);
+            RegisterComponents();
+        }
+
+        public Tensor EmbeddingWeight => _embed.weight!;
+        public IReadOnlyList<DecoderLayer> Layers => _layers.ToList();
+
+        public Tensor Forward(Tensor ids, AttentionContext ctx, ForwardTrace? trace)
+        {
+            using var scope = NewDisposeScope();
+            var h = _embed.forward(ids);
+            trace?.AddHidden(h);
+            for (int i = 0; i < _mainLayers; i++)
+            {
+                h = _layers[i].Forward(h, ctx, i, trace);
+                trace?.AddHidden(h);
+            }
+            h = _norm.forward(h);
+            trace?.AddHidden(h);
+            return h.MoveToOuterDisposeScope();
+        }
+    }
+}

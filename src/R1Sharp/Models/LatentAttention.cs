@@ -1,0 +1,99 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace R1Sharp.Models;
+
+/// Multi-head Latent Attention (HF: DeepseekV3Attention; official: MLA). Keys and values come from a
+/// compressed latent (kv_lora_rank) plus one shared rope key; the cache holds only those two.
+public sealed class LatentAttention : nn.Module
+{
+    [ComponentName(Name = "q_proj")] private readonly Linear? _q;
+    [ComponentName(Name = "q_a_proj")] private readonly Linear? _qA;
+    [ComponentName(Name = "q_a_layernorm")] private readonly RmsNorm? _qNorm;
+    [ComponentName(Name = "q_b_proj")] private readonly Linear? _qB;
+    [ComponentName(Name = "kv_a_proj_with_mqa")] private readonly Linear _kvA;
+    [ComponentName(Name = "kv_a_layernorm")] private readonly RmsNorm _kvNorm;
+    [ComponentName(Name = "kv_b_proj")] private readonly Linear _kvB;
+    [ComponentName(Name = "o_proj")] private readonly Linear _o;
+    private readonly int _heads, _nope, _rope, _v, _rank;
+    private readonly double _softmaxScale;
+
+    public LatentAttention(DeepSeekConfig c, double softmaxScale) : base(nameof(LatentAttention))
+    {
+        (_heads, _nope, _rope, _v, _rank) = (c.NumAttentionHeads, c.QkNopeHeadDim, c.QkRopeHeadDim, c.VHeadDim, c.KvLoraRank);
+        _softmaxScale = softmaxScale;
+        if (c.QLoraRank is int qRank)
+        {
+            _qA = nn.Linear(c.HiddenSize, qRank, hasBias: false);
+            _qNorm = new RmsNorm(qRank, c.RmsNormEps);
+            _qB = nn.Linear(qRank, _heads * c.QkHeadDim, hasBias: false);
+        }
+        else
+        {
+            _q = nn.Linear(c.HiddenSize, _heads * c.QkHeadDim, hasBias: false);
+        }
+        _kvA = nn.Linear(c.HiddenSize, _rank + _rope, hasBias: false);
+        _kvNorm = new RmsNorm(_rank, c.RmsNormEps);
+        _kvB = nn.Linear(_rank, _heads * (_nope + _v), hasBias: false);
+        _o = nn.Linear(_heads * _v, c.HiddenSize, hasBias: false);
+        RegisterComponents();
+    }
+
+    /// Per-token cache shapes: the normalised latent and the rotated rope key.
+    public static long[][] CacheShapes(DeepSeekConfig c) => [[c.KvLoraRank], [c.QkRopeHeadDim]];
+
+    /// x [B, T, H] -> [B, T, H].
+    public Tensor Forward(Tensor x, AttentionContext ctx, int layer)
+    {
+        using var scope = NewDisposeScope();
+        long b = x.shape[0], t = x.shape[1];
+        var q = (_q is not null ? _q.forward(x) : _qB!.forward(_qNorm!.forward(_qA!.forward(x))))
+            .view(b, t, _heads, _nope + _rope);                                           // [B, T, h, nope+rope]
+        var qNope = q.narrow(-1, 0, _nope);
+        var qRope = Rope.ApplyInterleaved(q.narrow(-1, _nope, _rope), ctx.Cos.unsqueeze(2), ctx.Sin.unsqueeze(2));
+        var kv = _kvA.forward(x);                                                         // [B, T, rank+rope]
+        var latent = _kvNorm.forward(kv.narrow(-1, 0, _rank));                            // [B, T, rank]
+        var ropeKey = Rope.ApplyInterleaved(kv.narrow(-1, _rank, _rope), ctx.Cos, ctx.Sin); // [B, T, rope]
+
+        if (ctx.Cache is { } cache)
+        {
+            cache.Write(layer, ctx.Positions, latent, ropeKey);
+            var cached = cache.Read(layer, ctx.KeyLength);
+            (latent, ropeKey) = (cached[0].to_type(x.dtype), cached[1].to_type(x.dtype));  // [B, S, ...]
+        }
+
+        var wkvB = _kvB.weight!.view(_heads, _nope + _v, _rank);
+        var output = ctx.Mode == AttentionMode.Absorbed
+            ? Absorbed(qNope, qRope, latent, ropeKey, wkvB, ctx.Mask)
+            : Naive(qNope, qRope, latent, ropeKey, ctx.Mask);                            // [B, h, T, v]
+        return _o.forward(output.transpose(1, 2).reshape(b, t, _heads * _v)).MoveToOuterDisposeScope();
+    }
+
+    // Official default: fold kv_b_proj's key half into q and its value half into the output, so
+    // attention runs directly against the cached latent and nothing per-head is materialised.
+    private Tensor Absorbed(Tensor qNope, Tensor qRope, Tensor latent, Tensor ropeKey, Tensor wkvB, Tensor mask)
+    {
+        var qLatent = matmul(qNope.transpose(1, 2), wkvB.narrow(1, 0, _nope));           // [B, h, T, rank]
+        var keysLatent = latent.unsqueeze(1);                                              // [B, 1, S, rank]
+        var scores = matmul(qLatent, keysLatent.transpose(-1, -2))
+                   + matmul(qRope.transpose(1, 2), ropeKey.unsqueeze(1).transpose(-1, -2)); // [B, h, T, S]
+        var probs = Softmax(scores, mask);
+        var context = matmul(probs, keysLatent);                                           // [B, h, T, rank]
+        return matmul(context, wkvB.narrow(1, _nope, _v).transpose(-1, -2));              // [B, h, T, v]
+    }
+
+    private Tensor Naive(Tensor qNope, Tensor qRope, Tensor latent, Tensor ropeKey, Tensor mask)
+    {
+        long b = latent.shape[0], s = latent.shape[1];
+        var kv = _kvB.forward(latent).view(b, s, _heads, _nope + _v);                      // [B, S, h, nope+v]
+        var keys = cat([kv.narrow(-1, 0, _nope), ropeKey.unsqueeze(2).expand(b, s, _heads, _rope)], -1);
+        var queries = cat([qNope, qRope], -1);
+        var scores = matmul(queries.transpose(1, 2), keys.permute(0, 2, 3, 1));            // [B, h, T, S]
+        var probs = Softmax(scores, mask);
+        return matmul(probs, kv.narrow(-1, _nope, _v).transpose(1, 2));                   // [B, h, T, v]
+    }
+
+    private Tensor Softmax(Tensor scores, Tensor mask) =>
+        (scores.to_type(ScalarType.Float32) * _softmaxScale + mask).softmax(-1).to_type(scores.dtype);
+}
