@@ -1,3 +1,11 @@
-using TorchSharp;
-var a = torch.randn(4, 4);
-Console.WriteLine((a.matmul(a)).sum().item<float>());
+using System.CommandLine;
+using R1Sharp.Cli;
+using R1Sharp.Cli.Commands;
+
+var root = new RootCommand("R1Sharp: DeepSeek-R1-style models in .NET (TorchSharp).");
+root.Subcommands.Add(InitCommand.Create());
+root.Subcommands.Add(InspectCommand.Create());
+root.Subcommands.Add(LogitsCommand.Create());
+root.Subcommands.Add(GenerateCommand.Create());
+root.Subcommands.Add(BenchCommand.Create());
+return CommandRunner.Run(root, args);

@@ -74,26 +74,28 @@ public sealed class LatentAttention : nn.Module
     // attention runs directly against the cached latent and nothing per-head is materialised.
     private Tensor Absorbed(Tensor qNope, Tensor qRope, Tensor latent, Tensor ropeKey, Tensor wkvB, Tensor mask)
     {
-        var qLatent = matmul(qNope.transpose(1, 2), wkvB.narrow(1, 0, _nope));           // [B, h, T, rank]
-        var keysLatent = latent.unsqueeze(1);                                              // [B, 1, S, rank]
-        var scores = matmul(qLatent, keysLatent.transpose(-1, -2))
-                   + matmul(qRope.transpose(1, 2), ropeKey.unsqueeze(1).transpose(-1, -2)); // [B, h, T, S]
-        var probs = Softmax(scores, mask);
-        var context = matmul(probs, keysLatent);                                           // [B, h, T, rank]
-        return matmul(context, wkvB.narrow(1, _nope, _v).transpose(-1, -2));              // [B, h, T, v]
+        long b = latent.shape[0], s = latent.shape[1];
+        var qLatent = matmul(qNope.transpose(1, 2), wkvB.narrow(1, 0, _nope));               // [B, h, T, rank]
+        var queries = cat([qLatent, qRope.transpose(1, 2)], -1);                               // [B, h, T, rank+rope]
+        var keys = cat([latent, ropeKey], -1).unsqueeze(1).expand(b, _heads, s, _rank + _rope);
+        var values = latent.unsqueeze(1).expand(b, _heads, s, _rank);
+        var context = Attend(queries, keys, values, mask);                                     // [B, h, T, rank]
+        return matmul(context, wkvB.narrow(1, _nope, _v).transpose(-1, -2));                  // [B, h, T, v]
     }
 
     private Tensor Naive(Tensor qNope, Tensor qRope, Tensor latent, Tensor ropeKey, Tensor mask)
     {
         long b = latent.shape[0], s = latent.shape[1];
-        var kv = _kvB.forward(latent).view(b, s, _heads, _nope + _v);                      // [B, S, h, nope+v]
+        var kv = _kvB.forward(latent).view(b, s, _heads, _nope + _v);                          // [B, S, h, nope+v]
         var keys = cat([kv.narrow(-1, 0, _nope), ropeKey.unsqueeze(2).expand(b, s, _heads, _rope)], -1);
         var queries = cat([qNope, qRope], -1);
-        var scores = matmul(queries.transpose(1, 2), keys.permute(0, 2, 3, 1));            // [B, h, T, S]
-        var probs = Softmax(scores, mask);
-        return matmul(probs, kv.narrow(-1, _nope, _v).transpose(1, 2));                   // [B, h, T, v]
+        return Attend(queries.transpose(1, 2), keys.transpose(1, 2), kv.narrow(-1, _nope, _v).transpose(1, 2), mask);
     }
 
-    private Tensor Softmax(Tensor scores, Tensor mask) =>
-        (scores.to_type(ScalarType.Float32) * _softmaxScale + mask).softmax(-1).to_type(scores.dtype);
+    /// softmax(q k^T * scale + mask) v with libtorch's fused kernel, which scales by 1/sqrt(d) itself.
+    private Tensor Attend(Tensor queries, Tensor keys, Tensor values, Tensor mask)
+    {
+        var rescale = _softmaxScale * Math.Sqrt(queries.shape[^1]);
+        return nn.functional.scaled_dot_product_attention(queries * rescale, keys, values, attn_mask: mask.to_type(queries.dtype));
+    }
 }

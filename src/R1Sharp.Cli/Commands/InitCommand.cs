@@ -1,0 +1,28 @@
+using System.CommandLine;
+using R1Sharp.Checkpoints;
+using R1Sharp.Models;
+
+namespace R1Sharp.Cli.Commands;
+
+public static class InitCommand
+{
+    public static Command Create()
+    {
+        var config = new Option<string>("--config") { Description = "Hugging Face config.json of the architecture", Required = true };
+        var output = new Option<string>("--out") { Description = "folder to write (config.json + model.safetensors)", Required = true };
+        var seed = new Option<long>("--seed") { Description = "random seed for the weights", DefaultValueFactory = _ => 0 };
+        var dtype = new Option<string>("--dtype") { Description = "stored weight type: f32 or bf16", DefaultValueFactory = _ => "f32" };
+        dtype.AcceptOnlyFromAmong("f32", "bf16");
+        var command = new Command("init", "Create a randomly initialised model in Hugging Face layout.") { config, output, seed, dtype };
+        command.SetAction(parse => CommandRunner.Guard(() =>
+        {
+            var modelConfig = ModelConfig.Load(parse.GetValue(config)!);
+            using var model = ModelIO.Create(modelConfig);
+            ModelIO.Initialize(model, parse.GetValue(seed));
+            ModelIO.Save(model, parse.GetValue(output)!, SafeTensorsDType.Parse(parse.GetValue(dtype)!));
+            Console.Error.WriteLine($"wrote {modelConfig.ModelType} model ({model.parameters().Sum(p => p.NumberOfElements):N0} parameters) to {parse.GetValue(output)}");
+            return 0;
+        }));
+        return command;
+    }
+}

@@ -1,0 +1,70 @@
+using System.Diagnostics;
+using R1Sharp.Models;
+using static TorchSharp.torch;
+
+namespace R1Sharp.Diagnostics;
+
+/// Times prefill, cached decode, and the MoE layers against a dense SwiGLU of the same active size.
+public static class ForwardBenchmark
+{
+    public sealed record Result(
+        int PrefillTokens, double PrefillTokensPerSecond, int DecodeSteps, double DecodeTokensPerSecond,
+        double MoeOverheadRatioPrefill, double MoeOverheadRatioDecode, double MoeSecondsPrefill, double DenseSecondsPrefill, int Threads);
+
+    public static Result Run(DeepSeekForCausalLM model, int tokens, int decodeSteps = 32, int repeats = 5, long seed = 0)
+    {
+        using var noGrad = no_grad();
+        var generator = new Generator((ulong)seed);
+        var ids = randint(0, model.Config.VocabSize, [1, tokens], generator: generator, dtype: ScalarType.Int64);
+
+        var prefill = Median(repeats, () =>
+        {
+            using var scope = NewDisposeScope();
+            model.Forward(ids);
+        });
+
+        using var cache = model.CreateCache(1, tokens + decodeSteps + 1);
+        using (var scope = NewDisposeScope()) model.Forward(ids, cache);
+        var next = ids[.., ^1..].clone();
+        var watch = Stopwatch.StartNew();
+        for (int i = 0; i < decodeSteps; i++)
+        {
+            using var scope = NewDisposeScope();
+            var logits = model.Forward(next, cache);
+            next.copy_(logits[.., -1].argmax(-1, keepdim: true));
+        }
+        var decode = watch.Elapsed.TotalSeconds / decodeSteps;
+
+        var (moePrefill, densePrefill) = MoeVersusDense(model, tokens, repeats, generator);
+        var (moeDecode, denseDecode) = MoeVersusDense(model, 1, repeats * 4, generator);
+        return new Result(tokens, tokens / prefill, decodeSteps, 1 / decode,
+            moePrefill / densePrefill, moeDecode / denseDecode, moePrefill, densePrefill, get_num_threads());
+    }
+
+    /// Seconds for one MoE layer vs one dense SwiGLU whose inner size is (k + shared) experts' worth.
+    private static (double Moe, double Dense) MoeVersusDense(DeepSeekForCausalLM model, int tokens, int repeats, Generator generator)
+    {
+        var moe = model.Layers.Select(l => l.Moe).FirstOrDefault(m => m is not null);
+        if (moe is null) return (double.NaN, double.NaN);
+        var c = model.DeepSeek;
+        using var dense = new FeedForward(c.HiddenSize, (long)c.MoeIntermediateSize * (c.NumExpertsPerTok!.Value + (c.NSharedExperts ?? 0)));
+        using var x = randn([1, tokens, c.HiddenSize], generator: generator);
+        var moeTime = Median(repeats, () => { using var s = NewDisposeScope(); moe.Forward(x); });
+        var denseTime = Median(repeats, () => { using var s = NewDisposeScope(); dense.forward(x); });
+        return (moeTime, denseTime);
+    }
+
+    private static double Median(int repeats, Action action)
+    {
+        action();   // warm-up
+        var times = new double[repeats];
+        for (int i = 0; i < repeats; i++)
+        {
+            var watch = Stopwatch.StartNew();
+            action();
+            times[i] = watch.Elapsed.TotalSeconds;
+        }
+        Array.Sort(times);
+        return times[repeats / 2];
+    }
+}

@@ -1,0 +1,35 @@
+using System.Text.RegularExpressions;
+using R1Sharp.Models;
+
+namespace R1Sharp.Diagnostics;
+
+/// What `inspect` reports: parameter counts (total, active per token), layer kinds and KV-cache cost.
+public sealed record ModelSummary(
+    string ModelType, long TotalParameters, long MtpParameters, long ActiveParameters,
+    int DenseLayers, int MoeLayers, int RoutedExperts, int SharedExperts, int ExpertsPerToken,
+    long KvBytesPerToken, long StandardKvBytesPerToken, int KvElementBytes)
+{
+    private static readonly Regex LayerIndex = new(@"^model\.layers\.(\d+)\.", RegexOptions.Compiled);
+
+    /// Counts from a model's parameter names and shapes (works on the meta device: nothing is allocated).
+    public static ModelSummary Of(CausalLM model, int kvElementBytes = 4)
+    {
+        var config = (DeepSeekConfig)model.Config;
+        long total = 0, mtp = 0, routed = 0;
+        foreach (var (name, p) in model.named_parameters())
+        {
+            var match = LayerIndex.Match(name);
+            if (match.Success && int.Parse(match.Groups[1].Value) >= config.NumHiddenLayers) { mtp += p.NumberOfElements; continue; }
+            total += p.NumberOfElements;
+            if (name.Contains(".mlp.experts.")) routed += p.NumberOfElements;
+        }
+        var moeLayers = Enumerable.Range(0, config.NumHiddenLayers).Count(config.IsMoeLayer);
+        var k = config.NumExpertsPerTok ?? 0;
+        var active = total - routed + (config.RoutedExperts == 0 ? 0 : routed * k / config.RoutedExperts);
+        long layers = config.NumHiddenLayers;
+        var mla = layers * (config.KvLoraRank + config.QkRopeHeadDim) * kvElementBytes;
+        var standard = layers * config.NumAttentionHeads * (config.QkHeadDim + config.VHeadDim) * kvElementBytes;
+        return new ModelSummary(config.ModelType, total, mtp, active, config.NumHiddenLayers - moeLayers, moeLayers,
+            config.RoutedExperts, config.NSharedExperts ?? 0, k, mla, standard, kvElementBytes);
+    }
+}

@@ -1,0 +1,28 @@
+namespace R1Sharp.Generation;
+
+/// How the next token is chosen. Temperature 0 (or Greedy) picks the argmax and ignores the seed.
+public sealed record SamplingOptions
+{
+    public double Temperature { get; init; } = 1.0;
+    public int TopK { get; init; }
+    public double TopP { get; init; } = 1.0;
+    public double MinP { get; init; }
+    public double RepetitionPenalty { get; init; } = 1.0;
+    public long? Seed { get; init; }
+    public int MaxNewTokens { get; init; } = 128;
+    public IReadOnlyCollection<long> StopTokenIds { get; init; } = [];
+
+    public bool Greedy => Temperature <= 0;
+
+    public static SamplingOptions GreedyDecoding(int maxNewTokens) => new() { Temperature = 0, MaxNewTokens = maxNewTokens };
+
+    public void Validate()
+    {
+        if (Temperature < 0 || double.IsNaN(Temperature)) throw new R1SharpException("temperature must be >= 0");
+        if (TopK < 0) throw new R1SharpException("top_k must be >= 0");
+        if (!(TopP > 0 && TopP <= 1)) throw new R1SharpException("top_p must be in (0, 1]");
+        if (!(MinP >= 0 && MinP < 1)) throw new R1SharpException("min_p must be in [0, 1)");
+        if (!(RepetitionPenalty > 0)) throw new R1SharpException("repetition_penalty must be > 0");
+        if (MaxNewTokens < 0) throw new R1SharpException("max new tokens must be >= 0");
+    }
+}

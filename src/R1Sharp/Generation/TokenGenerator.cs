@@ -1,0 +1,38 @@
+using R1Sharp.Models;
+using static TorchSharp.torch;
+
+namespace R1Sharp.Generation;
+
+/// Prefills a prompt into a KV cache, then decodes one token per step. Works on token ids.
+public static class TokenGenerator
+{
+    /// Yields new token ids as they are chosen; stops at a stop id (not yielded) or after MaxNewTokens.
+    /// Each step opens and closes its own dispose scope and no-grad guard, so nothing spans a yield.
+    public static IEnumerable<long> Generate(CausalLM model, IReadOnlyList<long> prompt, SamplingOptions options)
+    {
+        if (prompt.Count == 0) throw new R1SharpException("the prompt is empty");
+        model.CheckTokenIds(prompt);
+        var maxLength = prompt.Count + options.MaxNewTokens;
+        if (maxLength > model.Config.MaxPositionEmbeddings)
+            throw new R1SharpException($"prompt ({prompt.Count}) + max new tokens ({options.MaxNewTokens}) exceeds max_position_embeddings ({model.Config.MaxPositionEmbeddings})");
+        var sampler = new Sampler(options);
+        using var cache = model.CreateCache(1, maxLength);
+        var history = new List<long>(prompt);
+        var input = prompt.ToArray();
+        for (int step = 0; step < options.MaxNewTokens; step++)
+        {
+            long next;
+            using (var scope = NewDisposeScope())
+            using (no_grad())
+            {
+                var logits = model.Forward(tensor(input, device: model.Device).unsqueeze(0), cache);   // [1, T, V]
+                var historyTensor = options.RepetitionPenalty != 1.0 ? tensor(history.ToArray(), device: model.Device).unsqueeze(0) : null;
+                next = sampler.Sample(logits[.., -1], historyTensor).item<long>();
+            }
+            if (options.StopTokenIds.Contains(next)) yield break;
+            yield return next;
+            history.Add(next);
+            input = [next];
+        }
+    }
+}
