@@ -1,0 +1,122 @@
+using System.Diagnostics;
+using System.Text.Json;
+using R1Sharp.Checkpoints;
+using R1Sharp.Generation;
+using static TorchSharp.torch;
+
+namespace R1Sharp.Tests;
+
+/// The `r1sharp` executable, run as a user would: exit codes, stdout and stderr.
+public class CliTests
+{
+    public static (int Code, string Stdout, string Stderr) Run(params string[] args)
+    {
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "r1sharp.dll"));
+        foreach (var a in args) start.ArgumentList.Add(a);
+        using var process = Process.Start(start)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        process.WaitForExit();
+        return (process.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    private static string TinyModelDir()
+    {
+        var dir = TestPaths.TempDir();
+        using var model = TinyModels.Model();
+        ModelIO.Save(model, dir);
+        return dir;
+    }
+
+    private static void AssertUserError((int Code, string Stdout, string Stderr) result, string message)
+    {
+        Assert.Equal(2, result.Code);
+        Assert.Contains(message, result.Stderr);
+        Assert.Single(result.Stderr.Trim().Split('\n'));
+        Assert.DoesNotContain("   at ", result.Stderr);
+    }
+
+    [Fact]
+    public void InitThenInspectLogitsAndGenerateWork()
+    {
+        var dir = Path.Combine(TestPaths.TempDir(), "model");
+        var init = Run("init", "--config", Path.Combine(TestPaths.RepoRoot, "configs", "tiny.json"), "--out", dir, "--seed", "3");
+        Assert.True(init.Code == 0, init.Stderr);
+        Assert.True(File.Exists(Path.Combine(dir, "model.safetensors")));
+
+        var inspect = Run("inspect", dir);
+        Assert.True(inspect.Code == 0, inspect.Stderr);
+        Assert.Contains("active per token", inspect.Stdout);
+        Assert.Contains("KV cache per token", inspect.Stdout);
+
+        var logits = Run("logits", dir, "--ids", "3,14,15");
+        Assert.True(logits.Code == 0, logits.Stderr);
+        using var json = JsonDocument.Parse(logits.Stdout);
+        Assert.Equal([3, 14, 15], json.RootElement.GetProperty("ids").EnumerateArray().Select(e => e.GetInt32()));
+        var rows = json.RootElement.GetProperty("logits").EnumerateArray().ToList();
+        Assert.Equal(3, rows.Count);
+        Assert.All(rows, r => Assert.Equal(256, r.GetArrayLength()));
+
+        using var model = ModelIO.Load(dir);
+        using (no_grad())
+        {
+            var expected = model.Forward(tensor(new long[] { 3, 14, 15 }).unsqueeze(0))[0];
+            var printed = stack(rows.Select(r => tensor(r.EnumerateArray().Select(e => e.GetSingle()).ToArray())).ToArray());
+            Numerics.AssertClose(expected, printed, 0, "printed logits");
+        }
+
+        var generate = Run("generate", dir, "--ids", "3,14,15", "--max-new-tokens", "6", "--greedy", "--json");
+        Assert.True(generate.Code == 0, generate.Stderr);
+        var ids = JsonDocument.Parse(generate.Stdout).RootElement.GetProperty("ids").EnumerateArray().Select(e => e.GetInt64()).ToArray();
+        var expectedIds = TokenGenerator.Generate(model, [3, 14, 15], SamplingOptions.GreedyDecoding(6) with { StopTokenIds = [1] }).ToArray();
+        Assert.Equal(expectedIds, ids);
+    }
+
+    [Fact]
+    public void BadInputIsOneLineAndExitCodeTwo()
+    {
+        var dir = TinyModelDir();
+        AssertUserError(Run("logits", "/no/such/dir", "--ids", "1"), "model directory not found: /no/such/dir");
+        AssertUserError(Run("logits", dir, "--ids", "1,64"), "token id 64 is outside the vocabulary (0..63)");
+        AssertUserError(Run("logits", dir, "--ids", "1,x"), "'x' is not an integer");
+        AssertUserError(Run("generate", dir, "--ids", "-1", "--greedy", "--json"), "token id -1 is outside the vocabulary");
+        AssertUserError(Run("logits", dir), "--ids");
+
+        var config = Path.Combine(dir, "config.json");
+        var good = File.ReadAllText(config);
+        File.WriteAllText(config, good.Replace("\"deepseek_v3\"", "\"mystery\""));
+        AssertUserError(Run("logits", dir, "--ids", "1"), "model_type 'mystery' is not supported");
+        File.WriteAllText(config, good.Replace("\"kv_lora_rank\"", "\"kv_lora_rank_renamed\""));
+        AssertUserError(Run("inspect", dir), "missing required key(s): kv_lora_rank");
+        File.WriteAllText(config, good);
+
+        var weights = Path.Combine(dir, "model.safetensors");
+        var bytes = File.ReadAllBytes(weights);
+        File.WriteAllBytes(weights, bytes[..(bytes.Length / 2)]);
+        AssertUserError(Run("logits", dir, "--ids", "1"), "past the end of the data");
+        File.WriteAllBytes(weights, [.. BitConverter.GetBytes(5L), .. "{oops"u8.ToArray()]);
+        AssertUserError(Run("logits", dir, "--ids", "1"), "header is not valid JSON");
+        File.WriteAllBytes(weights, bytes);
+
+        using (var model = TinyModels.Model())
+        {
+            var state = model.state_dict().Where(p => p.Key != "model.norm.weight").Select(p => (p.Key, p.Value)).ToList();
+            SafeTensorsWriter.Write(weights, state);
+        }
+        AssertUserError(Run("generate", dir, "--ids", "1", "--greedy"), "missing: model.norm.weight");
+
+        AssertUserError(Run("init", "--config", "/no/such/config.json", "--out", TestPaths.TempDir()), "config not found");
+    }
+
+    [Fact]
+    public void EveryCommandHasHelp()
+    {
+        foreach (var command in new[] { "init", "inspect", "logits", "generate", "bench" })
+        {
+            var result = Run(command, "--help");
+            Assert.Equal(0, result.Code);
+            Assert.Contains("Usage", result.Stdout);
+        }
+    }
+}
