@@ -1,4 +1,4 @@
-using System.IO.MemoryMappedFiles;
+using Microsoft.Win32.SafeHandles;
 using System.Text;
 using System.Text.Json;
 using static TorchSharp.torch;
@@ -11,32 +11,30 @@ public sealed record SafeTensorEntry(string Name, string DType, long[] Shape, lo
     public long Elements => Shape.Aggregate(1L, (a, b) => a * b);
 }
 
-/// A safetensors file, memory-mapped: the header is validated on open and tensors are copied out one at a time.
+/// A safetensors file: the header is validated on open, and tensors are read one at a time straight into
+/// tensor memory (no intermediate buffer, no mapping), so loading holds about one copy of the model.
 public sealed class SafeTensorsFile : IDisposable
 {
     private const long MaxHeaderBytes = 100_000_000;
-    private readonly MemoryMappedFile _map;
-    private readonly MemoryMappedViewAccessor _view;
+    private readonly SafeFileHandle _handle;
     private readonly long _dataStart;
 
     public string Path { get; }
     public IReadOnlyDictionary<string, SafeTensorEntry> Entries { get; }
     public IReadOnlyDictionary<string, string> Metadata { get; }
 
-    private SafeTensorsFile(string path, MemoryMappedFile map, MemoryMappedViewAccessor view, long dataStart,
+    private SafeTensorsFile(string path, SafeFileHandle handle, long dataStart,
         Dictionary<string, SafeTensorEntry> entries, Dictionary<string, string> metadata)
     {
-        (Path, _map, _view, _dataStart, Entries, Metadata) = (path, map, view, dataStart, entries, metadata);
+        (Path, _handle, _dataStart, Entries, Metadata) = (path, handle, dataStart, entries, metadata);
     }
 
     public static SafeTensorsFile Open(string path)
     {
         if (!File.Exists(path)) throw new R1SharpException($"{path}: file not found");
         var (entries, metadata, dataStart) = ReadHeader(path);
-        var length = new FileInfo(path).Length;
-        var map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
-        var view = map.CreateViewAccessor(0, length, MemoryMappedFileAccess.Read);
-        return new SafeTensorsFile(path, map, view, dataStart, entries, metadata);
+        var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.RandomAccess);
+        return new SafeTensorsFile(path, handle, dataStart, entries, metadata);
     }
 
     private static (Dictionary<string, SafeTensorEntry>, Dictionary<string, string>, long) ReadHeader(string path)
@@ -114,36 +112,28 @@ public sealed class SafeTensorsFile : IDisposable
 
     public static string Format(long[] shape) => "[" + string.Join(", ", shape) + "]";
 
-    /// Copies one tensor out of the file, in its stored type (F8_E4M3 as bytes).
-    public unsafe Tensor Read(string name)
+    /// Reads one tensor, in its stored type (F8_E4M3 as bytes).
+    public Tensor Read(string name)
     {
         var entry = Entries[name];
         var result = empty(entry.Shape, SafeTensorsDType.StorageType(entry.DType));
         var flat = result.view(-1);
-        byte* basePointer = null;
-        _view.SafeMemoryMappedViewHandle.AcquirePointer(ref basePointer);
-        try
+        long elementSize = SafeTensorsDType.ElementSize(entry.DType), chunk = (1L << 30) / elementSize;
+        for (long start = 0; start < entry.Elements; start += chunk)
         {
-            var source = basePointer + _view.PointerOffset + _dataStart + entry.Begin;
-            long elementSize = SafeTensorsDType.ElementSize(entry.DType);
-            long chunk = (1L << 30) / elementSize;
-            for (long start = 0; start < entry.Elements; start += chunk)
+            using var part = flat.narrow(0, start, Math.Min(chunk, entry.Elements - start));
+            var target = part.bytes;
+            var offset = _dataStart + entry.Begin + start * elementSize;
+            while (target.Length > 0)
             {
-                var count = Math.Min(chunk, entry.Elements - start);
-                using var part = flat.narrow(0, start, count);
-                new ReadOnlySpan<byte>(source + start * elementSize, (int)(count * elementSize)).CopyTo(part.bytes);
+                var read = RandomAccess.Read(_handle, target, offset);
+                if (read == 0) throw new R1SharpException($"{Path}: file ended while reading tensor '{name}'");
+                target = target[read..];
+                offset += read;
             }
-        }
-        finally
-        {
-            _view.SafeMemoryMappedViewHandle.ReleasePointer();
         }
         return result;
     }
 
-    public void Dispose()
-    {
-        _view.Dispose();
-        _map.Dispose();
-    }
+    public void Dispose() => _handle.Dispose();
 }
