@@ -1,4 +1,5 @@
 using R1Sharp.Models;
+using R1Sharp.Quantization;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -8,19 +9,19 @@ namespace R1Sharp.Checkpoints;
 public static class ModelIO
 {
     /// A model with the architecture `config` names, parameters uninitialised-but-allocated.
-    public static CausalLM Create(ModelConfig config) => config switch
+    public static CausalLM Create(ModelConfig config, WeightFormat format = WeightFormat.F32) => config switch
     {
-        DeepSeekConfig d => new DeepSeekForCausalLM(d),
+        DeepSeekConfig d => new DeepSeekForCausalLM(d, format),
         _ => throw new R1SharpException($"model_type '{config.ModelType}' has no implementation"),
     };
 
-    /// Loads config.json and the safetensors weights of `dir` (float32 compute), in eval mode.
-    public static CausalLM Load(string dir)
+    /// Loads config.json and the safetensors weights of `dir`, held as `format` (float32 compute), in eval mode.
+    public static CausalLM Load(string dir, WeightFormat format = WeightFormat.F32)
     {
         if (!Directory.Exists(dir)) throw new R1SharpException($"model directory not found: {dir}");
         var config = ModelConfig.Load(dir);
         using var checkpoint = Checkpoint.Open(dir);
-        var model = Create(config);
+        var model = Create(config, format);
         try
         {
             WeightLoader.Load(model, checkpoint);
@@ -49,18 +50,20 @@ public static class ModelIO
     }
 
     /// Writes config.json and the weights (model.safetensors, or shards plus an index when they
-    /// exceed `maxShardBytes`). Weights are stored as `dtype`; the router's correction bias stays float32.
+    /// exceed `maxShardBytes`). Float weights are stored as `dtype`; 8-bit weights as they are held,
+    /// with their scales and the router's correction bias in float32.
     public static void Save(CausalLM model, string dir, ScalarType dtype = ScalarType.Float32, long maxShardBytes = long.MaxValue)
     {
         Directory.CreateDirectory(dir);
         var json = model.Config.Json.DeepClone().AsObject();
         json["torch_dtype"] = dtype switch { ScalarType.BFloat16 => "bfloat16", ScalarType.Float16 => "float16", _ => "float32" };
         json.Remove("quantization_config");
+        if (QuantizationFormat.ConfigFor(model.WeightFormat) is { } quantization) json["quantization_config"] = quantization;
         (model.Config with { Json = json }).Save(dir);
 
         using var scope = NewDisposeScope();
         var tensors = model.state_dict().OrderBy(p => p.Key, StringComparer.Ordinal)
-            .Select(p => (p.Key, Tensor: p.Key.EndsWith("e_score_correction_bias") || !p.Value.is_floating_point() ? p.Value : p.Value.detach().to_type(dtype)))
+            .Select(p => (p.Key, Tensor: KeepsItsType(p.Key) || !p.Value.is_floating_point() ? p.Value : p.Value.detach().to_type(dtype)))
             .ToList();
         var shards = new List<List<(string, Tensor)>> { new() };
         long size = 0;
@@ -91,4 +94,7 @@ public static class ModelIO
                 System.Text.Json.JsonSerializer.Serialize(index, new System.Text.Json.JsonSerializerOptions { WriteIndented = true }));
         }
     }
+
+    private static bool KeepsItsType(string name) =>
+        name.EndsWith("e_score_correction_bias") || name.EndsWith("weight_scale_inv") || name.EndsWith("weight_scale");
 }

@@ -1,20 +1,26 @@
 using R1Sharp.Models;
+using R1Sharp.Quantization;
 using static TorchSharp.torch;
 
 namespace R1Sharp.Checkpoints;
 
-/// Copies a checkpoint into a model's parameters, one tensor at a time, converting to each parameter's
-/// dtype (FP8 blocks dequantized). Strict: every mismatch is listed by name before anything is copied.
+/// Copies a checkpoint into a model one tensor at a time. Each stored weight is decoded to float32
+/// (FP8 blocks and INT8 channels dequantized) unless the model holds it in that same 8-bit format,
+/// in which case the bytes and scales are copied as they are. Strict: every missing, unexpected and
+/// mis-shaped tensor is listed by name before anything is copied.
 public static class WeightLoader
 {
-    private const string ScaleSuffix = "_scale_inv";
+    private const string Fp8Scale = "_scale_inv";
+    private const string Int8Scale = "_scale";
 
     public static void Load(CausalLM model, Checkpoint checkpoint)
     {
-        var targets = model.state_dict();
+        var quantized = model.named_modules().Where(m => m.module is QuantizedLinear)
+            .ToDictionary(m => m.name + ".weight", m => (QuantizedLinear)m.module);
+        var targets = model.state_dict().Where(p => !IsScaleOf(p.Key, quantized)).ToDictionary(p => p.Key, p => p.Value);
         var (blockRows, blockCols) = BlockSize(model.Config);
+
         var problems = new List<string>();
-        var missing = targets.Keys.Where(n => !checkpoint.Contains(n)).ToList();
         var consumed = new HashSet<string>();
         var misShaped = new List<string>();
         foreach (var (name, target) in targets)
@@ -23,23 +29,14 @@ public static class WeightLoader
             var entry = checkpoint.Entry(name);
             if (!entry.Shape.SequenceEqual(target.shape))
                 misShaped.Add($"{name} (checkpoint {SafeTensorsFile.Format(entry.Shape)}, model {SafeTensorsFile.Format(target.shape)})");
-            if (entry.DType != "F8_E4M3") continue;
-            var scaleName = name + ScaleSuffix;
-            consumed.Add(scaleName);
-            if (entry.Shape.Length != 2)
-                problems.Add($"FP8 tensor {name} must be 2-D");
-            else if (!checkpoint.Contains(scaleName))
-                problems.Add($"FP8 tensor {name} has no scale tensor {scaleName}");
-            else
-            {
-                var expected = Fp8E4M3.ScaleShape(entry.Shape, blockRows, blockCols);
-                var scale = checkpoint.Entry(scaleName);
-                if (!scale.Shape.SequenceEqual(expected))
-                    problems.Add($"scale tensor {scaleName} has shape {SafeTensorsFile.Format(scale.Shape)}, expected {SafeTensorsFile.Format(expected)} for {blockRows}x{blockCols} blocks");
-            }
+            if (entry.DType == "F8_E4M3")
+                CheckScale(checkpoint, name, name + Fp8Scale, entry.Shape.Length == 2 ? Fp8E4M3.ScaleShape(entry.Shape, blockRows, blockCols) : null, "FP8", problems, consumed);
+            else if (entry.DType == "I8" && model.Config.QuantizationConfig?.QuantMethod == "int8")
+                CheckScale(checkpoint, name, name + Int8Scale, entry.Shape.Length == 2 ? [entry.Shape[0]] : null, "INT8", problems, consumed);
         }
-        var tied = model.Config.TieWordEmbeddings ? new HashSet<string> { "lm_head.weight" } : [];
-        var unexpected = checkpoint.Names.Where(n => !targets.ContainsKey(n) && !consumed.Contains(n) && !tied.Contains(n)).Order().ToList();
+        var missing = targets.Keys.Where(n => !checkpoint.Contains(n)).ToList();
+        var tied = model.Config.TieWordEmbeddings ? "lm_head.weight" : null;
+        var unexpected = checkpoint.Names.Where(n => !targets.ContainsKey(n) && !consumed.Contains(n) && n != tied).Order().ToList();
         if (missing.Count > 0) problems.Add("missing: " + List(missing));
         if (unexpected.Count > 0) problems.Add("unexpected: " + List(unexpected));
         if (misShaped.Count > 0) problems.Add("mis-shaped: " + List(misShaped));
@@ -49,16 +46,45 @@ public static class WeightLoader
         foreach (var (name, target) in targets)
         {
             using var scope = NewDisposeScope();
-            var entry = checkpoint.Entry(name);
-            var source = checkpoint.Read(name);
-            if (entry.DType == "F8_E4M3")
-                source = Fp8E4M3.Dequantize(source, checkpoint.Read(name + ScaleSuffix), blockRows, blockCols);
-            target.copy_(source.to_type(target.dtype));
+            var dtype = checkpoint.Entry(name).DType;
+            if (quantized.TryGetValue(name, out var layer))
+            {
+                var sameFp8 = layer.Format == WeightFormat.Fp8 && dtype == "F8_E4M3" && (blockRows, blockCols) == (QuantizedLinear.Block, QuantizedLinear.Block);
+                var sameInt8 = layer.Format == WeightFormat.Int8 && consumed.Contains(name + Int8Scale);
+                if (sameFp8) layer.AssignRaw(checkpoint.Read(name), checkpoint.Read(name + Fp8Scale));
+                else if (sameInt8) layer.AssignRaw(checkpoint.Read(name), checkpoint.Read(name + Int8Scale));
+                else layer.Assign(ReadFloat(checkpoint, name, consumed, blockRows, blockCols));
+            }
+            else
+            {
+                target.copy_(ReadFloat(checkpoint, name, consumed, blockRows, blockCols).to_type(target.dtype));
+            }
         }
     }
 
+    private static Tensor ReadFloat(Checkpoint checkpoint, string name, HashSet<string> consumed, int blockRows, int blockCols)
+    {
+        var stored = checkpoint.Read(name);
+        if (checkpoint.Entry(name).DType == "F8_E4M3") return Fp8E4M3.Dequantize(stored, checkpoint.Read(name + Fp8Scale), blockRows, blockCols);
+        if (consumed.Contains(name + Int8Scale)) return Int8Channel.Dequantize(stored, checkpoint.Read(name + Int8Scale));
+        return stored;
+    }
+
+    private static void CheckScale(Checkpoint checkpoint, string name, string scaleName, long[]? expected, string kind, List<string> problems, HashSet<string> consumed)
+    {
+        consumed.Add(scaleName);
+        if (expected is null) problems.Add($"{kind} tensor {name} must be 2-D");
+        else if (!checkpoint.Contains(scaleName)) problems.Add($"{kind} tensor {name} has no scale tensor {scaleName}");
+        else if (!checkpoint.Entry(scaleName).Shape.SequenceEqual(expected))
+            problems.Add($"scale tensor {scaleName} has shape {SafeTensorsFile.Format(checkpoint.Entry(scaleName).Shape)}, expected {SafeTensorsFile.Format(expected)}");
+    }
+
+    private static bool IsScaleOf(string key, Dictionary<string, QuantizedLinear> quantized) =>
+        (key.EndsWith(Fp8Scale) && quantized.ContainsKey(key[..^Fp8Scale.Length])) ||
+        (key.EndsWith(Int8Scale) && quantized.ContainsKey(key[..^Int8Scale.Length]));
+
     private static (int Rows, int Cols) BlockSize(ModelConfig config) =>
-        config.QuantizationConfig?.WeightBlockSize is [var r, var c] ? (r, c) : (128, 128);
+        config.QuantizationConfig?.WeightBlockSize is [var r, var c] ? (r, c) : (QuantizedLinear.Block, QuantizedLinear.Block);
 
     private static string List(List<string> names) =>
         names.Count <= 12 ? string.Join(", ", names) : string.Join(", ", names.Take(12)) + $", ... ({names.Count} in all)";

@@ -11,6 +11,9 @@ public abstract class CausalLM : nn.Module
 
     public abstract ModelConfig Config { get; }
 
+    /// How the weights are held in memory (compute is float32 regardless).
+    public abstract WeightFormat WeightFormat { get; }
+
     /// ids [B, T] -> float32 logits [B, T, V]. With a cache, row b's tokens continue at cache.Lengths[b]
     /// and the cache advances by validLengths[b] (default T): rows may be right-padded.
     public abstract Tensor Forward(Tensor ids, KvCache? cache = null, long[]? validLengths = null, ForwardTrace? trace = null);
@@ -25,7 +28,6 @@ public abstract class CausalLM : nn.Module
                 throw new R1SharpException($"token id {id} is outside the vocabulary (0..{Config.VocabSize - 1})");
     }
 
-    public ScalarType DType => parameters().First().dtype;
     public Device Device => parameters().First().device;
 
     /// Additive causal mask [B, 1, T, S]: the query at position p sees keys 0..p.

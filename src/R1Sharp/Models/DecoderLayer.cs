@@ -11,15 +11,16 @@ public class DecoderLayer : nn.Module
     [ComponentName(Name = "post_attention_layernorm")] private readonly RmsNorm _mlpNorm;
     [ComponentName(Name = "mlp")] private readonly nn.Module _mlp;
 
-    public DecoderLayer(DeepSeekConfig config, int index, double softmaxScale) : this(config, index, softmaxScale, register: true) { }
+    public DecoderLayer(DeepSeekConfig config, int index, double softmaxScale, WeightFormat format = WeightFormat.F32)
+        : this(config, index, softmaxScale, format, register: true) { }
 
-    protected DecoderLayer(DeepSeekConfig config, int index, double softmaxScale, bool register) : base(nameof(DecoderLayer))
+    protected DecoderLayer(DeepSeekConfig config, int index, double softmaxScale, WeightFormat format, bool register) : base(nameof(DecoderLayer))
     {
         Index = index;
         _attentionNorm = new RmsNorm(config.HiddenSize, config.RmsNormEps);
-        _attention = new LatentAttention(config, softmaxScale);
+        _attention = new LatentAttention(config, softmaxScale, format);
         _mlpNorm = new RmsNorm(config.HiddenSize, config.RmsNormEps);
-        _mlp = config.IsMoeLayer(index) ? new MoeLayer(config) : new FeedForward(config.HiddenSize, config.IntermediateSize);
+        _mlp = config.IsMoeLayer(index) ? new MoeLayer(config, format) : new FeedForward(config.HiddenSize, config.IntermediateSize, format);
         if (register) RegisterComponents();
     }
 

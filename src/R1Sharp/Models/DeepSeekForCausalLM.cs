@@ -9,16 +9,17 @@ namespace R1Sharp.Models;
 public sealed class DeepSeekForCausalLM : CausalLM
 {
     [ComponentName(Name = "model")] private readonly DeepSeekBody _model;
-    [ComponentName(Name = "lm_head")] private readonly Linear? _lmHead;
+    [ComponentName(Name = "lm_head")] private readonly nn.Module<Tensor, Tensor>? _lmHead;
     private readonly DeepSeekConfig _config;
     private readonly Tensor _cos, _sin;
 
-    public DeepSeekForCausalLM(DeepSeekConfig config) : base(nameof(DeepSeekForCausalLM))
+    public DeepSeekForCausalLM(DeepSeekConfig config, WeightFormat format = WeightFormat.F32) : base(nameof(DeepSeekForCausalLM))
     {
         _config = config;
+        WeightFormat = format;
         var (inverseFrequencies, softmaxScale, ropeFactor) = RopeSettings(config);
-        _model = new DeepSeekBody(config, softmaxScale);
-        if (!config.TieWordEmbeddings) _lmHead = nn.Linear(config.HiddenSize, config.VocabSize, hasBias: false);
+        _model = new DeepSeekBody(config, softmaxScale, format);
+        if (!config.TieWordEmbeddings) _lmHead = Projection.CreateHead(config.HiddenSize, config.VocabSize, format);
         RegisterComponents();
         InverseFrequencies = inverseFrequencies;
         SoftmaxScale = softmaxScale;
@@ -28,6 +29,7 @@ public sealed class DeepSeekForCausalLM : CausalLM
     }
 
     public override ModelConfig Config => _config;
+    public override WeightFormat WeightFormat { get; }
     public DeepSeekConfig DeepSeek => _config;
     public float[] InverseFrequencies { get; }
     public double SoftmaxScale { get; }
@@ -49,7 +51,7 @@ public sealed class DeepSeekForCausalLM : CausalLM
 
     public override KvCache CreateCache(int batchSize, int maxLength) =>
         new(batchSize, Math.Min(maxLength, _config.MaxPositionEmbeddings), LatentAttention.CacheShapes(_config),
-            _config.NumHiddenLayers + _config.NumNextnPredictLayers, DType, Device);
+            _config.NumHiddenLayers + _config.NumNextnPredictLayers, ScalarType.Float32, Device);
 
     public override Tensor Forward(Tensor ids, KvCache? cache = null, long[]? validLengths = null, ForwardTrace? trace = null)
     {
@@ -57,7 +59,7 @@ public sealed class DeepSeekForCausalLM : CausalLM
         long batch = ids.shape[0], length = ids.shape[1];
         var ctx = Context(batch, length, ids.device, cache);
         var h = _model.Forward(ids, ctx, trace);
-        var logits = (_lmHead is not null ? _lmHead.forward(h) : nn.functional.linear(h, _model.EmbeddingWeight)).to_type(ScalarType.Float32);
+        var logits = (_lmHead is not null ? _lmHead.forward(h) : nn.functional.linear(h, _model.EmbeddingWeight.to_type(ScalarType.Float32))).to_type(ScalarType.Float32);
         cache?.Advance(validLengths ?? Enumerable.Repeat(length, (int)batch).ToArray());
         return logits.MoveToOuterDisposeScope();
     }
@@ -95,12 +97,12 @@ public sealed class DeepSeekForCausalLM : CausalLM
         [ComponentName(Name = "norm")] private readonly RmsNorm _norm;
         private readonly int _mainLayers;
 
-        public DeepSeekBody(DeepSeekConfig c, double softmaxScale) : base(nameof(DeepSeekBody))
+        public DeepSeekBody(DeepSeekConfig c, double softmaxScale, WeightFormat format) : base(nameof(DeepSeekBody))
         {
             _mainLayers = c.NumHiddenLayers;
-            _embed = nn.Embedding(c.VocabSize, c.HiddenSize);
-            var layers = Enumerable.Range(0, c.NumHiddenLayers).Select(i => new DecoderLayer(c, i, softmaxScale))
-                .Concat(Enumerable.Range(c.NumHiddenLayers, c.NumNextnPredictLayers).Select(i => (DecoderLayer)new MtpLayer(c, i, softmaxScale)));
+            _embed = nn.Embedding(c.VocabSize, c.HiddenSize, dtype: format == WeightFormat.F32 ? ScalarType.Float32 : ScalarType.BFloat16);
+            var layers = Enumerable.Range(0, c.NumHiddenLayers).Select(i => new DecoderLayer(c, i, softmaxScale, format))
+                .Concat(Enumerable.Range(c.NumHiddenLayers, c.NumNextnPredictLayers).Select(i => (DecoderLayer)new MtpLayer(c, i, softmaxScale, format)));
             _layers = new ModuleList<DecoderLayer>(layers.ToArray());
             _norm = new RmsNorm(c.HiddenSize, c.RmsNormEps);
             RegisterComponents();
@@ -112,7 +114,7 @@ public sealed class DeepSeekForCausalLM : CausalLM
         public Tensor Forward(Tensor ids, AttentionContext ctx, ForwardTrace? trace)
         {
             using var scope = NewDisposeScope();
-            var h = _embed.forward(ids);
+            var h = _embed.forward(ids).to_type(ScalarType.Float32);
             trace?.AddHidden(h);
             for (int i = 0; i < _mainLayers; i++)
             {

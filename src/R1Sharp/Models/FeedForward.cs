@@ -1,5 +1,4 @@
 using TorchSharp;
-using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace R1Sharp.Models;
@@ -7,15 +6,15 @@ namespace R1Sharp.Models;
 /// SwiGLU feed-forward (HF: DeepseekV3MLP): dense layers, routed experts and shared experts.
 public sealed class FeedForward : nn.Module<Tensor, Tensor>
 {
-    [ComponentName(Name = "gate_proj")] private readonly Linear _gate;
-    [ComponentName(Name = "up_proj")] private readonly Linear _up;
-    [ComponentName(Name = "down_proj")] private readonly Linear _down;
+    [ComponentName(Name = "gate_proj")] private readonly nn.Module<Tensor, Tensor> _gate;
+    [ComponentName(Name = "up_proj")] private readonly nn.Module<Tensor, Tensor> _up;
+    [ComponentName(Name = "down_proj")] private readonly nn.Module<Tensor, Tensor> _down;
 
-    public FeedForward(long hidden, long inner) : base(nameof(FeedForward))
+    public FeedForward(long hidden, long inner, WeightFormat format = WeightFormat.F32) : base(nameof(FeedForward))
     {
-        _gate = nn.Linear(hidden, inner, hasBias: false);
-        _up = nn.Linear(hidden, inner, hasBias: false);
-        _down = nn.Linear(inner, hidden, hasBias: false);
+        _gate = Projection.Create(hidden, inner, format);
+        _up = Projection.Create(hidden, inner, format);
+        _down = Projection.Create(inner, hidden, format);
         RegisterComponents();
     }
 

@@ -1,5 +1,4 @@
 using TorchSharp;
-using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace R1Sharp.Models;
@@ -8,35 +7,35 @@ namespace R1Sharp.Models;
 /// compressed latent (kv_lora_rank) plus one shared rope key; the cache holds only those two.
 public sealed class LatentAttention : nn.Module
 {
-    [ComponentName(Name = "q_proj")] private readonly Linear? _q;
-    [ComponentName(Name = "q_a_proj")] private readonly Linear? _qA;
+    [ComponentName(Name = "q_proj")] private readonly nn.Module<Tensor, Tensor>? _q;
+    [ComponentName(Name = "q_a_proj")] private readonly nn.Module<Tensor, Tensor>? _qA;
     [ComponentName(Name = "q_a_layernorm")] private readonly RmsNorm? _qNorm;
-    [ComponentName(Name = "q_b_proj")] private readonly Linear? _qB;
-    [ComponentName(Name = "kv_a_proj_with_mqa")] private readonly Linear _kvA;
+    [ComponentName(Name = "q_b_proj")] private readonly nn.Module<Tensor, Tensor>? _qB;
+    [ComponentName(Name = "kv_a_proj_with_mqa")] private readonly nn.Module<Tensor, Tensor> _kvA;
     [ComponentName(Name = "kv_a_layernorm")] private readonly RmsNorm _kvNorm;
-    [ComponentName(Name = "kv_b_proj")] private readonly Linear _kvB;
-    [ComponentName(Name = "o_proj")] private readonly Linear _o;
+    [ComponentName(Name = "kv_b_proj")] private readonly nn.Module<Tensor, Tensor> _kvB;
+    [ComponentName(Name = "o_proj")] private readonly nn.Module<Tensor, Tensor> _o;
     private readonly int _heads, _nope, _rope, _v, _rank;
     private readonly double _softmaxScale;
 
-    public LatentAttention(DeepSeekConfig c, double softmaxScale) : base(nameof(LatentAttention))
+    public LatentAttention(DeepSeekConfig c, double softmaxScale, WeightFormat format = WeightFormat.F32) : base(nameof(LatentAttention))
     {
         (_heads, _nope, _rope, _v, _rank) = (c.NumAttentionHeads, c.QkNopeHeadDim, c.QkRopeHeadDim, c.VHeadDim, c.KvLoraRank);
         _softmaxScale = softmaxScale;
         if (c.QLoraRank is int qRank)
         {
-            _qA = nn.Linear(c.HiddenSize, qRank, hasBias: false);
+            _qA = Projection.Create(c.HiddenSize, qRank, format);
             _qNorm = new RmsNorm(qRank, c.RmsNormEps);
-            _qB = nn.Linear(qRank, _heads * c.QkHeadDim, hasBias: false);
+            _qB = Projection.Create(qRank, _heads * c.QkHeadDim, format);
         }
         else
         {
-            _q = nn.Linear(c.HiddenSize, _heads * c.QkHeadDim, hasBias: false);
+            _q = Projection.Create(c.HiddenSize, _heads * c.QkHeadDim, format);
         }
-        _kvA = nn.Linear(c.HiddenSize, _rank + _rope, hasBias: false);
+        _kvA = Projection.Create(c.HiddenSize, _rank + _rope, format);
         _kvNorm = new RmsNorm(_rank, c.RmsNormEps);
-        _kvB = nn.Linear(_rank, _heads * (_nope + _v), hasBias: false);
-        _o = nn.Linear(_heads * _v, c.HiddenSize, hasBias: false);
+        _kvB = Projection.Create(_rank, _heads * (_nope + _v), format);
+        _o = Projection.Create(_heads * _v, c.HiddenSize, format);
         RegisterComponents();
     }
 
@@ -63,7 +62,7 @@ public sealed class LatentAttention : nn.Module
             (latent, ropeKey) = (cached[0].to_type(x.dtype), cached[1].to_type(x.dtype));  // [B, S, ...]
         }
 
-        var wkvB = _kvB.weight!.view(_heads, _nope + _v, _rank);
+        var wkvB = Projection.Weight(_kvB).view(_heads, _nope + _v, _rank);
         var output = ctx.Mode == AttentionMode.Absorbed
             ? Absorbed(qNope, qRope, latent, ropeKey, wkvB, ctx.Mask)
             : Naive(qNope, qRope, latent, ropeKey, ctx.Mask);                            // [B, h, T, v]

@@ -40,8 +40,8 @@ public abstract record ModelConfig
         Require(HiddenAct == "silu", $"hidden_act '{HiddenAct}' is not supported (only silu)");
         if (QuantizationConfig is { } q)
         {
-            Require(q.QuantMethod == "fp8", $"quantization_config.quant_method '{q.QuantMethod}' is not supported (only fp8)");
-            Require(q.Format is null or "e4m3", $"quantization_config.fmt '{q.Format}' is not supported (only e4m3)");
+            Require(q.QuantMethod is "fp8" or "int8", $"quantization_config.quant_method '{q.QuantMethod}' is not supported (fp8, int8)");
+            Require(q.QuantMethod != "fp8" || q.Format is null or "e4m3", $"quantization_config.fmt '{q.Format}' is not supported (only e4m3)");
             Require(q.WeightBlockSize is null || (q.WeightBlockSize.Length == 2 && q.WeightBlockSize.All(b => b > 0)),
                 "quantization_config.weight_block_size must be two positive ints");
         }

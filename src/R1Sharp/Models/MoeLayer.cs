@@ -12,12 +12,12 @@ public sealed class MoeLayer : nn.Module
     [ComponentName(Name = "experts")] private readonly ModuleList<FeedForward> _experts;
     [ComponentName(Name = "shared_experts")] private readonly FeedForward? _shared;
 
-    public MoeLayer(DeepSeekConfig config) : base(nameof(MoeLayer))
+    public MoeLayer(DeepSeekConfig config, WeightFormat format = WeightFormat.F32) : base(nameof(MoeLayer))
     {
         _gate = new MoeGate(config);
         _experts = new ModuleList<FeedForward>(Enumerable.Range(0, config.RoutedExperts)
-            .Select(_ => new FeedForward(config.HiddenSize, config.MoeIntermediateSize)).ToArray());
-        if (config.SharedIntermediateSize > 0) _shared = new FeedForward(config.HiddenSize, config.SharedIntermediateSize);
+            .Select(_ => new FeedForward(config.HiddenSize, config.MoeIntermediateSize, format)).ToArray());
+        if (config.SharedIntermediateSize > 0) _shared = new FeedForward(config.HiddenSize, config.SharedIntermediateSize, format);
         RegisterComponents();
     }
 

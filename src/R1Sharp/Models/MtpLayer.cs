@@ -12,16 +12,17 @@ public sealed class MtpLayer : DecoderLayer
     [ComponentName(Name = "embed_tokens")] private readonly Embedding _embed;
     [ComponentName(Name = "enorm")] private readonly RmsNorm _embedNorm;
     [ComponentName(Name = "hnorm")] private readonly RmsNorm _hiddenNorm;
-    [ComponentName(Name = "eh_proj")] private readonly Linear _project;
+    [ComponentName(Name = "eh_proj")] private readonly nn.Module<Tensor, Tensor> _project;
     [ComponentName(Name = "shared_head")] private readonly SharedHead _head;
 
-    public MtpLayer(DeepSeekConfig config, int index, double softmaxScale) : base(config, index, softmaxScale, register: false)
+    public MtpLayer(DeepSeekConfig config, int index, double softmaxScale, WeightFormat format = WeightFormat.F32)
+        : base(config, index, softmaxScale, format, register: false)
     {
-        _embed = nn.Embedding(config.VocabSize, config.HiddenSize);
+        _embed = nn.Embedding(config.VocabSize, config.HiddenSize, dtype: format == WeightFormat.F32 ? ScalarType.Float32 : ScalarType.BFloat16);
         _embedNorm = new RmsNorm(config.HiddenSize, config.RmsNormEps);
         _hiddenNorm = new RmsNorm(config.HiddenSize, config.RmsNormEps);
-        _project = nn.Linear(2 * config.HiddenSize, config.HiddenSize, hasBias: false);
-        _head = new SharedHead(config);
+        _project = Projection.Create(2 * config.HiddenSize, config.HiddenSize, format);
+        _head = new SharedHead(config, format);
         RegisterComponents();
     }
 
@@ -29,7 +30,7 @@ public sealed class MtpLayer : DecoderLayer
     public Tensor ForwardMtp(Tensor hidden, Tensor nextIds, AttentionContext ctx, int cacheLayer)
     {
         using var scope = NewDisposeScope();
-        var mixed = _project.forward(cat([_embedNorm.forward(_embed.forward(nextIds)), _hiddenNorm.forward(hidden)], -1));
+        var mixed = _project.forward(cat([_embedNorm.forward(_embed.forward(nextIds).to_type(ScalarType.Float32)), _hiddenNorm.forward(hidden)], -1));
         var h = Forward(mixed, ctx, cacheLayer);
         return _head.Forward(h).MoveToOuterDisposeScope();
     }
@@ -37,12 +38,12 @@ public sealed class MtpLayer : DecoderLayer
     private sealed class SharedHead : nn.Module
     {
         [ComponentName(Name = "norm")] private readonly RmsNorm _norm;
-        [ComponentName(Name = "head")] private readonly Linear _head;
+        [ComponentName(Name = "head")] private readonly nn.Module<Tensor, Tensor> _head;
 
-        public SharedHead(DeepSeekConfig config) : base(nameof(SharedHead))
+        public SharedHead(DeepSeekConfig config, WeightFormat format) : base(nameof(SharedHead))
         {
             _norm = new RmsNorm(config.HiddenSize, config.RmsNormEps);
-            _head = nn.Linear(config.HiddenSize, config.VocabSize, hasBias: false);
+            _head = Projection.CreateHead(config.HiddenSize, config.VocabSize, format);
             RegisterComponents();
         }
 

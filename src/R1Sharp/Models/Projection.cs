@@ -1,0 +1,27 @@
+using R1Sharp.Quantization;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace R1Sharp.Models;
+
+/// Makes the bias-free linear layers of a model in the requested weight format.
+public static class Projection
+{
+    /// Attention and MLP/expert projections: 8-bit in Fp8/Int8, BF16 in Bf16, float32 otherwise.
+    public static nn.Module<Tensor, Tensor> Create(long inFeatures, long outFeatures, WeightFormat format) =>
+        format == WeightFormat.F32
+            ? nn.Linear(inFeatures, outFeatures, hasBias: false)
+            : new QuantizedLinear(inFeatures, outFeatures, format);
+
+    /// Embedding-sized matrices (lm_head): float32, or BF16 whenever the model is held in low precision.
+    public static nn.Module<Tensor, Tensor> CreateHead(long inFeatures, long outFeatures, WeightFormat format) =>
+        Create(inFeatures, outFeatures, format == WeightFormat.F32 ? WeightFormat.F32 : WeightFormat.Bf16);
+
+    /// A projection's weight as float32 [out, in].
+    public static Tensor Weight(nn.Module<Tensor, Tensor> projection) => projection switch
+    {
+        TorchSharp.Modules.Linear linear => linear.weight!,
+        QuantizedLinear quantized => quantized.Dequantized(),
+        _ => throw new ArgumentException("not a projection"),
+    };
+}

@@ -1,0 +1,33 @@
+using System.Text.Json.Nodes;
+using R1Sharp.Models;
+
+namespace R1Sharp.Quantization;
+
+/// The `quantization_config` written beside 8-bit weights.
+/// - fp8: exactly DeepSeek's (`F8_E4M3` weight + float32 `weight_scale_inv` per 128x128 block).
+/// - int8 (R1Sharp's weight-only layout): `I8` weight [out, in] + float32 `weight_scale` [out];
+///   W = weight * weight_scale[:, None], symmetric, values in [-127, 127].
+/// Embeddings, norms, the router and lm_head are never converted.
+public static class QuantizationFormat
+{
+    public static JsonObject? ConfigFor(WeightFormat format) => format switch
+    {
+        WeightFormat.Fp8 => new JsonObject
+        {
+            ["activation_scheme"] = "dynamic",
+            ["fmt"] = "e4m3",
+            ["quant_method"] = "fp8",
+            ["weight_block_size"] = new JsonArray(QuantizedLinear.Block, QuantizedLinear.Block),
+        },
+        WeightFormat.Int8 => new JsonObject
+        {
+            ["quant_method"] = "int8",
+            ["bits"] = 8,
+            ["granularity"] = "per_output_channel",
+            ["symmetric"] = true,
+            ["scale_suffix"] = "weight_scale",
+            ["modules_to_not_convert"] = new JsonArray("embed_tokens", "lm_head", "mlp.gate", "layernorm", "norm"),
+        },
+        _ => null,
+    };
+}
