@@ -14,7 +14,7 @@ public static class CommandRunner
         var parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
         {
-            Console.Error.WriteLine("error: " + parsed.Errors[0].Message);
+            Console.Error.WriteLine("error: " + OneLine(parsed.Errors[0].Message));
             return UserError;
         }
         return parsed.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
@@ -29,15 +29,18 @@ public static class CommandRunner
         }
         catch (Exception e) when (e is R1SharpException or IOException or UnauthorizedAccessException or JsonException)
         {
-            Console.Error.WriteLine("error: " + e.Message.ReplaceLineEndings(" "));
+            Console.Error.WriteLine("error: " + OneLine(e.Message));
             return UserError;
         }
         catch (Exception e)
         {
-            Console.Error.WriteLine("internal error: " + e.Message.ReplaceLineEndings(" "));
+            Console.Error.WriteLine("internal error: " + OneLine(e.Message));
             return 1;
         }
     }
+
+    private static string OneLine(string message) =>
+        System.Text.RegularExpressions.Regex.Replace(message, @"\s+", " ").Trim();
 
     /// "3,14,15" -> ids; anything else is a user error.
     public static long[] ParseIds(string text)
@@ -46,6 +49,20 @@ public static class CommandRunner
         if (parts.Length == 0) throw new R1SharpException("--ids needs at least one token id, e.g. --ids 3,14,15");
         return parts.Select(p => long.TryParse(p, out var id) ? id : throw new R1SharpException($"--ids: '{p}' is not an integer token id")).ToArray();
     }
+
+    /// `--weights f32|bf16|fp8|int8`: how the loaded model holds its weights in memory.
+    public static Option<string> WeightsOption()
+    {
+        var option = new Option<string>("--weights")
+        {
+            Description = "weights in memory: f32 (default; 8-bit checkpoints are dequantized on load), bf16, fp8 or int8",
+            DefaultValueFactory = _ => "f32",
+        };
+        option.AcceptOnlyFromAmong("f32", "bf16", "fp8", "int8");
+        return option;
+    }
+
+    public static R1Sharp.Models.WeightFormat ParseWeights(string name) => Enum.Parse<R1Sharp.Models.WeightFormat>(name, ignoreCase: true);
 
     public static readonly JsonSerializerOptions Json = new() { WriteIndented = false };
 }

@@ -7,5 +7,6 @@ root.Subcommands.Add(InitCommand.Create());
 root.Subcommands.Add(InspectCommand.Create());
 root.Subcommands.Add(LogitsCommand.Create());
 root.Subcommands.Add(GenerateCommand.Create());
+root.Subcommands.Add(QuantizeCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
 return CommandRunner.Run(root, args);

@@ -110,9 +110,32 @@ public class CliTests
     }
 
     [Fact]
+    public void QuantizeThenLoadAndBenchmarkEveryFormat()
+    {
+        var dir = TinyModelDir();
+        var fp8 = Path.Combine(TestPaths.TempDir(), "fp8");
+        var quantize = Run("quantize", dir, "--to", "fp8", "--out", fp8);
+        Assert.True(quantize.Code == 0, quantize.Stderr);
+        var kept = Run("logits", fp8, "--ids", "3,14", "--weights", "fp8");
+        var dequantized = Run("logits", fp8, "--ids", "3,14");
+        Assert.True(kept.Code == 0 && dequantized.Code == 0, kept.Stderr + dequantized.Stderr);
+        Assert.Equal(dequantized.Stdout, kept.Stdout);
+
+        var bench = Run("bench", "quant", dir, "--decode-steps", "2");
+        Assert.True(bench.Code == 0, bench.Stderr);
+        var formats = JsonDocument.Parse(bench.Stdout).RootElement.GetProperty("formats").EnumerateArray().ToList();
+        Assert.Equal(["f32", "bf16", "fp8", "int8"], formats.Select(f => f.GetProperty("format").GetString()));
+        Assert.Equal(0, formats[0].GetProperty("max_abs_logit_diff").GetDouble());
+        Assert.All(formats.Skip(1), f => Assert.True(f.GetProperty("weight_ratio").GetDouble() < 0.55));
+
+        AssertUserError(Run("quantize", dir, "--to", "int4", "--out", fp8), "int4");
+        AssertUserError(Run("bench", "quant", dir, "--formats", "f32,q4"), "unknown format 'q4'");
+    }
+
+    [Fact]
     public void EveryCommandHasHelp()
     {
-        foreach (var command in new[] { "init", "inspect", "logits", "generate", "bench" })
+        foreach (var command in new[] { "init", "inspect", "logits", "generate", "quantize", "bench" })
         {
             var result = Run(command, "--help");
             Assert.Equal(0, result.Code);

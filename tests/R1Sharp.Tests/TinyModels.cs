@@ -29,10 +29,10 @@ static class TinyModels
 
     /// A randomly initialised model; weights drawn with a larger spread than HF's so routing and
     /// attention are far from uniform.
-    public static DeepSeekForCausalLM Model(Action<JsonObject>? change = null, long seed = 7)
+    public static DeepSeekForCausalLM Model(Action<JsonObject>? change = null, long seed = 7, double std = 0.2)
     {
         var model = new DeepSeekForCausalLM(Config(change));
-        ModelIO.Initialize(model, seed, std: 0.2);
+        ModelIO.Initialize(model, seed, std);
         using (TorchSharp.torch.no_grad())
             foreach (var (name, p) in model.named_parameters())
                 if (name.EndsWith("e_score_correction_bias")) p.copy_(TorchSharp.torch.linspace(-0.05, 0.05, p.shape[0]));

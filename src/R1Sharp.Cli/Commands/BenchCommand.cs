@@ -13,12 +13,13 @@ public static class BenchCommand
         var dir = new Argument<string>("DIR") { Description = "Hugging Face model folder" };
         var tokens = new Option<int>("--tokens") { Description = "prefill length", DefaultValueFactory = _ => 128 };
         var steps = new Option<int>("--decode-steps") { Description = "cached decode steps", DefaultValueFactory = _ => 32 };
-        var forward = new Command("forward", "JSON figures: prefill and cached-decode tokens/s, and the MoE overhead ratio.") { dir, tokens, steps };
+        var weights = CommandRunner.WeightsOption();
+        var forward = new Command("forward", "JSON figures: prefill and cached-decode tokens/s, and the MoE overhead ratio.") { dir, tokens, steps, weights };
         forward.SetAction(parse => CommandRunner.Guard(() =>
         {
             var n = parse.GetValue(tokens);
             if (n < 1) throw new R1SharpException("--tokens must be >= 1");
-            using var model = ModelIO.Load(parse.GetValue(dir)!);
+            using var model = ModelIO.Load(parse.GetValue(dir)!, CommandRunner.ParseWeights(parse.GetValue(weights)!));
             if (model is not DeepSeekForCausalLM deepSeek) throw new R1SharpException("bench forward needs a DeepSeek model");
             var decodeSteps = parse.GetValue(steps);
             if (n + decodeSteps + 1 > model.Config.MaxPositionEmbeddings)
@@ -42,7 +43,50 @@ public static class BenchCommand
             }));
             return 0;
         }));
-        var command = new Command("bench", "Benchmarks that print JSON figures.") { forward };
+        var command = new Command("bench", "Benchmarks that print JSON figures.") { forward, Quant() };
+        return command;
+    }
+
+    private static Command Quant()
+    {
+        var dir = new Argument<string>("DIR") { Description = "Hugging Face model folder (the float32 reference)" };
+        var data = new Option<string?>("--data") { Description = "evaluation token ids: JSONL {\"ids\":[…]} or one comma-separated line per sequence (default: 8 seeded random sequences of 64 tokens)" };
+        var formats = new Option<string>("--formats") { Description = "formats to compare, the first is the reference", DefaultValueFactory = _ => "f32,bf16,fp8,int8" };
+        var steps = new Option<int>("--decode-steps") { DefaultValueFactory = _ => 32 };
+        var command = new Command("quant", "JSON per weight format: weight memory, process peak, decode tokens/s, |Δlogit| and perplexity change.") { dir, data, formats, steps };
+        command.SetAction(parse => CommandRunner.Guard(() =>
+        {
+            var path = parse.GetValue(dir)!;
+            var config = ModelConfig.Load(path);
+            var chosen = parse.GetValue(formats)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+                .Select(f => Enum.TryParse<WeightFormat>(f, true, out var w) ? w : throw new R1SharpException($"--formats: unknown format '{f}' (f32, bf16, fp8, int8)")).ToList();
+            var sequences = parse.GetValue(data) is { } file ? EvaluationData.Read(file) : EvaluationData.Random(config.VocabSize, Math.Min(64, config.MaxPositionEmbeddings), 8);
+            foreach (var s in sequences)
+                foreach (var id in s)
+                    if (id < 0 || id >= config.VocabSize) throw new R1SharpException($"--data: token id {id} is outside the vocabulary (0..{config.VocabSize - 1})");
+            var rows = QuantBenchmark.Run(path, sequences, chosen, parse.GetValue(steps));
+            var reference = rows[0].WeightBytes;
+            Console.Out.WriteLine(JsonSerializer.Serialize(new
+            {
+                model = path,
+                eval_sequences = sequences.Count,
+                eval_tokens = sequences.Sum(s => s.Length),
+                reference = rows[0].Format,
+                formats = rows.Select(r => new
+                {
+                    format = r.Format,
+                    weight_bytes = r.WeightBytes,
+                    weight_ratio = Math.Round((double)r.WeightBytes / reference, 4),
+                    process_peak_bytes = r.ProcessPeakBytes,
+                    decode_tokens_per_s = Math.Round(r.DecodeTokensPerSecond, 2),
+                    max_abs_logit_diff = r.MaxAbsLogitDiff,
+                    mean_abs_logit_diff = r.MeanAbsLogitDiff,
+                    perplexity = Math.Round(r.Perplexity, 4),
+                    perplexity_change = Math.Round(r.PerplexityChange, 4),
+                }),
+            }));
+            return 0;
+        }));
         return command;
     }
 }

@@ -10,6 +10,7 @@ public static class GenerateCommand
     public static Command Create()
     {
         var dir = new Argument<string>("DIR") { Description = "Hugging Face model folder" };
+        var weights = CommandRunner.WeightsOption();
         var ids = new Option<string>("--ids") { Description = "prompt token ids, e.g. 3,14,15", Required = true };
         var maxNew = new Option<int>("--max-new-tokens") { Description = "tokens to generate", DefaultValueFactory = _ => 32 };
         var greedy = new Option<bool>("--greedy") { Description = "argmax decoding (ignores temperature and seed)" };
@@ -18,11 +19,11 @@ public static class GenerateCommand
         var topP = new Option<double>("--top-p") { DefaultValueFactory = _ => 1.0 };
         var seed = new Option<long?>("--seed") { Description = "sampling seed" };
         var json = new Option<bool>("--json") { Description = "print {\"ids\":[…]} with only the new tokens" };
-        var command = new Command("generate", "Continue a prompt of token ids.") { dir, ids, maxNew, greedy, temperature, topK, topP, seed, json };
+        var command = new Command("generate", "Continue a prompt of token ids.") { dir, ids, maxNew, greedy, temperature, topK, topP, seed, json, weights };
         command.SetAction(parse => CommandRunner.Guard(() =>
         {
             var prompt = CommandRunner.ParseIds(parse.GetValue(ids)!);
-            using var model = ModelIO.Load(parse.GetValue(dir)!);
+            using var model = ModelIO.Load(parse.GetValue(dir)!, CommandRunner.ParseWeights(parse.GetValue(weights)!));
             var options = new SamplingOptions
             {
                 Temperature = parse.GetValue(greedy) ? 0 : parse.GetValue(temperature),

@@ -10,13 +10,14 @@ public static class LogitsCommand
     public static Command Create()
     {
         var dir = new Argument<string>("DIR") { Description = "Hugging Face model folder" };
+        var weights = CommandRunner.WeightsOption();
         var ids = new Option<string>("--ids") { Description = "comma-separated token ids, e.g. 3,14,15", Required = true };
         var output = new Option<string?>("--out") { Description = "write the JSON here instead of stdout" };
-        var command = new Command("logits", "Print {\"ids\":[…],\"logits\":[[…],…]}: one float32 row of vocab_size per position.") { dir, ids, output };
+        var command = new Command("logits", "Print {\"ids\":[…],\"logits\":[[…],…]}: one float32 row of vocab_size per position.") { dir, ids, output, weights };
         command.SetAction(parse => CommandRunner.Guard(() =>
         {
             var tokens = CommandRunner.ParseIds(parse.GetValue(ids)!);
-            using var model = ModelIO.Load(parse.GetValue(dir)!);
+            using var model = ModelIO.Load(parse.GetValue(dir)!, CommandRunner.ParseWeights(parse.GetValue(weights)!));
             model.CheckTokenIds(tokens);
             if (tokens.Length > model.Config.MaxPositionEmbeddings)
                 throw new R1SharpException($"{tokens.Length} ids exceed max_position_embeddings {model.Config.MaxPositionEmbeddings}");

@@ -75,10 +75,12 @@ public static class ModelIO
             size += bytes;
         }
         var metadata = new Dictionary<string, string> { ["format"] = "pt" };
+        var storedAs = model.named_modules().Where(m => m.module is QuantizedLinear { Format: WeightFormat.Fp8 })
+            .ToDictionary(m => m.name + ".weight", _ => "F8_E4M3");
         foreach (var stale in Directory.GetFiles(dir, "model*.safetensors*")) File.Delete(stale);
         if (shards.Count == 1)
         {
-            SafeTensorsWriter.Write(Path.Combine(dir, "model.safetensors"), shards[0], metadata);
+            SafeTensorsWriter.Write(Path.Combine(dir, "model.safetensors"), shards[0], metadata, storedAs);
         }
         else
         {
@@ -86,7 +88,7 @@ public static class ModelIO
             for (int i = 0; i < shards.Count; i++)
             {
                 var file = $"model-{i + 1:D5}-of-{shards.Count:D5}.safetensors";
-                SafeTensorsWriter.Write(Path.Combine(dir, file), shards[i], metadata);
+                SafeTensorsWriter.Write(Path.Combine(dir, file), shards[i], metadata, storedAs);
                 foreach (var (name, _) in shards[i]) weightMap[name] = file;
             }
             var index = new { metadata = new { total_size = tensors.Sum(t => t.Tensor.NumberOfElements * t.Tensor.ElementSize) }, weight_map = weightMap };

@@ -8,7 +8,9 @@ namespace R1Sharp.Checkpoints;
 public static class SafeTensorsWriter
 {
     /// Tensors are written in the given order and types; each is made contiguous on the CPU first.
-    public static void Write(string path, IReadOnlyList<(string Name, Tensor Tensor)> tensors, IReadOnlyDictionary<string, string>? metadata = null)
+    /// `storedAs` names tensors whose bytes mean another dtype than their tensor type (FP8 codes held as bytes).
+    public static void Write(string path, IReadOnlyList<(string Name, Tensor Tensor)> tensors, IReadOnlyDictionary<string, string>? metadata = null,
+        IReadOnlyDictionary<string, string>? storedAs = null)
     {
         var header = new Dictionary<string, object>();
         if (metadata is { Count: > 0 }) header["__metadata__"] = metadata;
@@ -16,7 +18,7 @@ public static class SafeTensorsWriter
         foreach (var (name, t) in tensors)
         {
             var bytes = t.NumberOfElements * t.ElementSize;
-            header[name] = new { dtype = SafeTensorsDType.NameOf(t.dtype), shape = t.shape, data_offsets = new[] { offset, offset + bytes } };
+            header[name] = new { dtype = storedAs?.GetValueOrDefault(name) ?? SafeTensorsDType.NameOf(t.dtype), shape = t.shape, data_offsets = new[] { offset, offset + bytes } };
             offset += bytes;
         }
         var json = Encoding.UTF8.GetBytes(JsonSerializer.Serialize(header));

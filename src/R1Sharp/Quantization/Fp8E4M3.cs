@@ -25,7 +25,7 @@ public static class Fp8E4M3
     {
         using var scope = NewDisposeScope();
         var table = tensor(Table, device: codes.device);
-        return table.index_select(0, codes.flatten().to_type(ScalarType.Int64)).view(codes.shape).MoveToOuterDisposeScope();
+        return table.index_select(0, codes.flatten().to_type(ScalarType.Int32)).view(codes.shape).MoveToOuterDisposeScope();
     }
 
     /// W = e4m3(codes) * scaleInv[i / blockRows, j / blockCols] as float32; edge blocks may be partial.
@@ -33,10 +33,17 @@ public static class Fp8E4M3
     {
         using var scope = NewDisposeScope();
         long rows = codes.shape[0], cols = codes.shape[1];
+        var values = DecodeTensor(codes);
+        if (rows % blockRows == 0 && cols % blockCols == 0)
+        {
+            var blocks = values.view(rows / blockRows, blockRows, cols / blockCols, blockCols);
+            var grid = scaleInv.to_type(ScalarType.Float32).view(rows / blockRows, 1, cols / blockCols, 1);
+            return (blocks * grid).view(rows, cols).MoveToOuterDisposeScope();
+        }
         var scales = scaleInv.to_type(ScalarType.Float32)
             .repeat_interleave(blockRows, 0).narrow(0, 0, rows)
             .repeat_interleave(blockCols, 1).narrow(1, 0, cols);
-        return (DecodeTensor(codes) * scales).MoveToOuterDisposeScope();
+        return (values * scales).MoveToOuterDisposeScope();
     }
 
     /// Encodes float32 to E4M3 codes: round to nearest, ties to even, saturating at +-448; NaN -> 0x7F.
