@@ -105,7 +105,7 @@ public class ModelPropertyTests
         using var _ = no_grad();
         var gate = model.Layers[1].Moe!.Gate;
         var x = randn([40, 32], generator: new Generator(9));
-        var (weights, experts) = gate.Route(x);
+        var (weights, experts, _, _) = gate.Route(x);
 
         var scores = nn.functional.linear(x, gate.Weight).sigmoid();
         var biased = (scores + gate.CorrectionBias!).view(40, 4, 2);

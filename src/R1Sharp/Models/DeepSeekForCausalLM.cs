@@ -64,6 +64,17 @@ public sealed class DeepSeekForCausalLM : CausalLM
         return logits.MoveToOuterDisposeScope();
     }
 
+    /// Multi-token prediction (training, no cache): hidden [B, T, H] from the last block (before the final
+    /// norm) and the next tokens [B, T] -> logits [B, T, V] for the token after next, from MTP module `depth`.
+    public Tensor MtpLogits(Tensor hidden, Tensor nextIds, int depth = 0)
+    {
+        if (depth >= _config.NumNextnPredictLayers) throw new R1SharpException($"the model has {_config.NumNextnPredictLayers} MTP modules (num_nextn_predict_layers)");
+        using var scope = NewDisposeScope();
+        var mtp = (MtpLayer)_model.Layers[_config.NumHiddenLayers + depth];
+        var ctx = Context(nextIds.shape[0], nextIds.shape[1], nextIds.device, null);
+        return mtp.ForwardMtp(hidden, nextIds, ctx, _config.NumHiddenLayers + depth).MoveToOuterDisposeScope();
+    }
+
     private AttentionContext Context(long batch, long length, Device device, KvCache? cache)
     {
         Tensor positions;

@@ -4,7 +4,11 @@ using static TorchSharp.torch;
 
 namespace R1Sharp.Models;
 
-/// The router of DeepSeekMoE (HF: MoEGate; official: Gate). Returns final weights and expert ids, [N, k] each.
+/// What the router decided for N tokens: final weights and expert ids [N, k], and the raw logits and
+/// unbiased scores [N, E] that the balance losses need.
+public sealed record Routing(Tensor Weights, Tensor Experts, Tensor Logits, Tensor Scores);
+
+/// The router of DeepSeekMoE (HF: MoEGate; official: Gate).
 public sealed class MoeGate : nn.Module
 {
     private readonly Parameter weight;
@@ -23,7 +27,7 @@ public sealed class MoeGate : nn.Module
     public Parameter Weight => weight;
     public Parameter? CorrectionBias => e_score_correction_bias;
 
-    public (Tensor Weights, Tensor Experts) Route(Tensor x)
+    public Routing Route(Tensor x)
     {
         using var scope = NewDisposeScope();
         int n = (int)x.shape[0], groups = _config.ExpertGroups, k = _config.NumExpertsPerTok!.Value;
@@ -45,6 +49,7 @@ public sealed class MoeGate : nn.Module
         var weights = scores.gather(1, experts);
         if (_config.NormTopkProb) weights = weights / weights.sum(-1, keepdim: true);
         weights = (weights * _config.RoutedScalingFactor).to_type(x.dtype);
-        return (weights.MoveToOuterDisposeScope(), experts.MoveToOuterDisposeScope());
+        return new Routing(weights.MoveToOuterDisposeScope(), experts.MoveToOuterDisposeScope(),
+            logits.MoveToOuterDisposeScope(), scores.MoveToOuterDisposeScope());
     }
 }

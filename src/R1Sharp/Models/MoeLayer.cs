@@ -29,9 +29,9 @@ public sealed class MoeLayer : nn.Module
     {
         using var scope = NewDisposeScope();
         var flat = x.reshape(-1, x.shape[^1]);                                  // [N, H]
-        var (weights, experts) = _gate.Route(flat);                             // [N, k]
-        trace?.AddRouting(layer, experts, weights);
-        var routed = DispatchGrouped(flat, weights, experts);
+        var routing = _gate.Route(flat);                                        // [N, k]
+        trace?.AddRouting(layer, routing);
+        var routed = DispatchGrouped(flat, routing.Weights, routing.Experts);
         if (_shared is not null) routed = routed + _shared.forward(flat);
         return routed.view(x.shape).MoveToOuterDisposeScope();
     }
@@ -61,7 +61,7 @@ public sealed class MoeLayer : nn.Module
     {
         using var scope = NewDisposeScope();
         var flat = x.reshape(-1, x.shape[^1]);
-        var (weights, experts) = _gate.Route(flat);
+        var (weights, experts, _, _) = _gate.Route(flat);
         var ids = experts.data<long>().ToArray();
         var rows = new List<Tensor>();
         for (int t = 0; t < flat.shape[0]; t++)

@@ -10,7 +10,7 @@ public static class Projection
     /// Attention and MLP/expert projections: 8-bit in Fp8/Int8, BF16 in Bf16, float32 otherwise.
     public static nn.Module<Tensor, Tensor> Create(long inFeatures, long outFeatures, WeightFormat format) =>
         format == WeightFormat.F32
-            ? nn.Linear(inFeatures, outFeatures, hasBias: false)
+            ? new DenseLinear(inFeatures, outFeatures)
             : new QuantizedLinear(inFeatures, outFeatures, format);
 
     /// Embedding-sized matrices (lm_head): float32, or BF16 whenever the model is held in low precision.
@@ -20,7 +20,7 @@ public static class Projection
     /// A projection's weight as float32 [out, in].
     public static Tensor Weight(nn.Module<Tensor, Tensor> projection) => projection switch
     {
-        TorchSharp.Modules.Linear linear => linear.weight!,
+        DenseLinear linear => linear.Weight,
         QuantizedLinear quantized => quantized.Dequantized(),
         _ => throw new ArgumentException("not a projection"),
     };

@@ -1,0 +1,26 @@
+namespace R1Sharp.Training.Tasks;
+
+/// One generated problem: the prompt, a step-by-step reasoning trace, and the reference answer.
+public sealed record TaskProblem(string Task, string Prompt, string Reasoning, string Answer, IReadOnlyList<int>? Numbers = null, int? Target = null)
+{
+    /// The assistant turn the SFT data teaches: `<think>…</think><answer>…</answer>`.
+    public string Completion => $"<think>{Reasoning}</think><answer>{Answer}</answer>";
+}
+
+/// A family of problems with answers a program can check.
+public interface IVerifiableTask
+{
+    string Name { get; }
+    TaskProblem Generate(Random random);
+    bool Verify(TaskProblem problem, string answer);
+}
+
+public static class VerifiableTasks
+{
+    public static IVerifiableTask Create(string name, int difficulty = 3) => name switch
+    {
+        "arithmetic" => new ArithmeticTask(difficulty),
+        "countdown" => new CountdownTask(difficulty),
+        _ => throw new R1SharpException($"unknown task '{name}' (arithmetic, countdown)"),
+    };
+}

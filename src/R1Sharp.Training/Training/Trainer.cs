@@ -1,0 +1,343 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using R1Sharp.Checkpoints;
+using R1Sharp.Models;
+using R1Sharp.Tokenization;
+using R1Sharp.Training.Data;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace R1Sharp.Training.Training;
+
+/// What the trainer reports after each step (the CLI renders it as a progress bar).
+public sealed record TrainProgress(int Step, int TotalSteps, double Loss, double TokensPerSecond, double Lr, double? ValLoss, string Stage);
+
+public sealed record TrainSummary(string RunDir, int Steps, double? FirstValLoss, double? LastValLoss, double TokensPerSecond, string? LastCheckpoint);
+
+/// Trains a DeepSeek-style model: next-token loss on packed windows plus the configured balance,
+/// z-, contrastive and MTP terms; AdamW with decay on matrices only; warmup + cosine; clipping;
+/// accumulation; stages; atomic checkpoints with exact resume; metrics, plots and a manifest.
+public sealed class Trainer : IDisposable
+{
+    private readonly TrainConfig _config;
+    private readonly JsonObject _resolved;
+    private readonly string _configDir, _runDir;
+    private readonly Dictionary<string, (TokenDataset Train, TokenDataset? Val)> _data = [];
+    private readonly List<string> _inputs = [];
+    private DeepSeekForCausalLM _model = null!;
+    private AdamW _optimizer = null!;
+    private List<Parameter> _trained = null!;
+    private MetricsHistory _history = new();
+
+    public Trainer(TrainConfig config, JsonObject resolved, string configDir, string runDir, string? configFile = null)
+    {
+        (_config, _resolved, _configDir, _runDir) = (config, resolved, configDir, runDir);
+        if (configFile is not null) _inputs.Add(configFile);
+    }
+
+    public DeepSeekForCausalLM Model => _model;
+    private string MetricsPath => Path.Combine(_runDir, "metrics.jsonl");
+
+    public TrainSummary Run(bool resume, Action<TrainProgress>? progress = null, CancellationToken cancel = default)
+    {
+        Directory.CreateDirectory(_runDir);
+        AtomicFile.WriteAllText(Path.Combine(_runDir, "train_config.json"), _resolved.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        OpenData();
+        var start = BuildModel(resume);
+        _history = MetricsHistory.ReadAndTruncate(MetricsPath, start);
+        double? firstVal = _history.ValLoss.Count > 0 ? _history.ValLoss[0] : null, lastVal = null;
+        if (start == 0)
+        {
+            lastVal = firstVal = Evaluate();
+            Log(new JsonObject { ["step"] = 0, ["val_loss"] = firstVal, ["val_ppl"] = Math.Exp(firstVal.Value) });
+        }
+        var watch = Stopwatch.StartNew();
+        long tokens = 0;
+        int bad = 0;
+        string? checkpoint = null;
+        for (int step = start; step < _config.TotalSteps; step++)
+        {
+            cancel.ThrowIfCancellationRequested();
+            var (stage, stageName) = StageAt(step);
+            var stepWatch = Stopwatch.StartNew();
+            var line = TrainStep(step, stage, stageName);
+            var done = step + 1;
+            tokens += (long)_config.BatchSize * _config.GradAccum * (stage.SeqLen ?? _config.SeqLen);
+            line["tokens_per_s"] = (double)_config.BatchSize * _config.GradAccum * (stage.SeqLen ?? _config.SeqLen) / stepWatch.Elapsed.TotalSeconds;
+            line["elapsed_s"] = watch.Elapsed.TotalSeconds;
+            Log(line);
+            if (line["skipped"] is { } skipped && (bool)skipped)
+            {
+                if (++bad >= _config.MaxBadSteps)
+                    throw new R1SharpException($"stopping at step {done}: {bad} steps in a row had a non-finite loss or gradient (lower lr or enable grad_clip)");
+            }
+            else bad = 0;
+
+            double? val = null;
+            if (done % _config.EvalEvery == 0 || done == _config.TotalSteps)
+            {
+                lastVal = val = Evaluate();
+                Log(new JsonObject { ["step"] = done, ["val_loss"] = val, ["val_ppl"] = Math.Exp(val.Value) });
+            }
+            if (done % _config.PlotEvery == 0 || done == _config.TotalSteps) TrainingPlots.Write(Path.Combine(_runDir, "plots"), _history);
+            if (done % _config.CheckpointEvery == 0 || done == _config.TotalSteps)
+                checkpoint = RunCheckpoints.Save(_runDir, done, _model, _optimizer, new JsonObject { ["seed"] = _config.Seed, ["stage"] = stageName }, _config.KeepCheckpoints);
+            progress?.Invoke(new TrainProgress(done, _config.TotalSteps, MetricsHistory.Num(line["loss"]!), tokens / watch.Elapsed.TotalSeconds, MetricsHistory.Num(line["lr"]!), val, stageName));
+        }
+        Manifest.Write(_runDir, _inputs, _config.Seed);
+        return new TrainSummary(_runDir, _config.TotalSteps, firstVal, lastVal, tokens / Math.Max(1e-9, watch.Elapsed.TotalSeconds), checkpoint);
+    }
+
+    private JsonObject TrainStep(int step, Stage stage, string stageName)
+    {
+        var seqLen = stage.SeqLen ?? _config.SeqLen;
+        var lr = LearningRateSchedule.At(step, _config.TotalSteps, _config.Lr, _config.WarmupSteps, _config.MinLrRatio) * stage.LrScale;
+        foreach (var group in _optimizer.ParamGroups) group.LearningRate = lr;
+        _optimizer.zero_grad();
+        _model.train();
+
+        double loss = 0, ce = 0, aux = 0, z = 0, mtp = 0, contrastive = 0;
+        var c = _model.DeepSeek;
+        var loads = new Dictionary<int, Tensor>();
+        for (int micro = 0; micro < _config.GradAccum; micro++)
+        {
+            using var scope = NewDisposeScope();
+            var (inputs, targets, mask, generator) = Batch(step, micro, stage, seqLen);
+            using var trace = new ForwardTrace { KeepGraph = true };
+            using var autocast = Autocast.Bf16(_config.Precision == "bf16");
+            var corrupted = _config.Augment.Replace > 0 || _config.Augment.SpanMask > 0 ? Augmenter.Corrupt(inputs, _config.Augment, generator) : inputs;
+            var logits = _model.Forward(corrupted, trace: trace);
+            var ceLoss = MaskedCrossEntropy(logits, targets, mask);
+            var total = ceLoss;
+            var routings = trace.Router.Select(r => r.Routing).ToList();
+            if (_config.AuxLossWeight > 0 && routings.Count > 0)
+            {
+                var a = MoeBalance.SequenceAuxLoss(routings, inputs.shape[0], inputs.shape[1], c.RoutedExperts, c.NumExpertsPerTok!.Value);
+                total = total + a * _config.AuxLossWeight;
+                aux += a.item<float>() / _config.GradAccum;
+            }
+            if (_config.ZLossWeight > 0 && routings.Count > 0)
+            {
+                var zl = MoeBalance.ZLoss(routings);
+                total = total + zl * _config.ZLossWeight;
+                z += zl.item<float>() / _config.GradAccum;
+            }
+            if (_config.MtpWeight > 0)
+            {
+                // MTP depth 1: from the hidden state at t and token t+1, predict token t+2.
+                var mtpLogits = _model.MtpLogits(trace.Hidden[^2], targets);
+                var m = MaskedCrossEntropy(mtpLogits.narrow(1, 0, seqLen - 1), targets.narrow(1, 1, seqLen - 1), mask.narrow(1, 1, seqLen - 1));
+                total = total + m * _config.MtpWeight;
+                mtp += m.item<float>() / _config.GradAccum;
+            }
+            if (_config.ContrastiveWeight > 0)
+            {
+                using var second = new ForwardTrace { KeepGraph = true };
+                _model.Forward(Augmenter.Corrupt(inputs, _config.Augment, generator), trace: second);
+                var info = MoeBalance.InfoNce(trace.Hidden[^1].mean([1L]), second.Hidden[^1].mean([1L]), _config.ContrastiveTemperature);
+                total = total + info * _config.ContrastiveWeight;
+                contrastive += info.item<float>() / _config.GradAccum;
+            }
+            (total / _config.GradAccum).backward();
+            loss += total.item<float>() / _config.GradAccum;
+            ce += ceLoss.item<float>() / _config.GradAccum;
+            foreach (var (layer, routing) in trace.Router)
+            {
+                var l = MoeBalance.Load(routing, c.RoutedExperts);
+                loads[layer] = loads.TryGetValue(layer, out var sum) ? (sum + l).DetachFromDisposeScope() : l.DetachFromDisposeScope();
+                if (sum is not null) sum.Dispose();
+            }
+        }
+
+        var gradNorm = nn.utils.clip_grad_norm_(_trained, _config.GradClip > 0 ? _config.GradClip : double.PositiveInfinity);
+        var line = new JsonObject
+        {
+            ["step"] = step + 1, ["stage"] = stageName, ["lr"] = lr, ["loss"] = loss, ["ce"] = ce,
+            ["grad_norm"] = double.IsFinite(gradNorm) ? gradNorm : -1,
+        };
+        if (_config.AuxLossWeight > 0) line["aux"] = aux;
+        if (_config.ZLossWeight > 0) line["z"] = z;
+        if (_config.MtpWeight > 0) line["mtp"] = mtp;
+        if (_config.ContrastiveWeight > 0) line["contrastive"] = contrastive;
+        if (!double.IsFinite(loss) || !double.IsFinite(gradNorm))
+        {
+            _optimizer.zero_grad();
+            line["skipped"] = true;
+            line["loss"] = -1;
+            foreach (var l in loads.Values) l.Dispose();
+            return line;
+        }
+        _optimizer.step();
+
+        var gates = _model.Layers.Where(l => l.Moe is not null).ToDictionary(l => l.Index, l => l.Moe!);
+        var loadRows = new JsonArray();
+        var imbalances = new List<double>();
+        foreach (var (layer, sum) in loads.OrderBy(p => p.Key))
+        {
+            using var load = sum / _config.GradAccum;
+            if (_config.BiasUpdateSpeed > 0) MoeBalance.UpdateCorrectionBias(gates[layer].Gate, load, _config.BiasUpdateSpeed);
+            if (_config.RenormalizeExperts) MoeBalance.RenormalizeExperts(gates[layer]);
+            loadRows.Add(new JsonArray(load.data<float>().ToArray().Select(v => (JsonNode)Math.Round(v, 5)).ToArray()));
+            imbalances.Add(MoeBalance.Imbalance(load));
+            sum.Dispose();
+        }
+        if (imbalances.Count > 0)
+        {
+            line["expert_load"] = loadRows;
+            line["imbalance"] = new JsonArray(imbalances.Select(v => (JsonNode)Math.Round(v, 4)).ToArray());
+            line["imbalance_mean"] = imbalances.Average();
+        }
+        return line;
+    }
+
+    /// Inputs [B, L], targets [B, L], loss mask [B, L] for (step, micro): fully determined by the seed.
+    private (Tensor Inputs, Tensor Targets, Tensor Mask, torch.Generator Generator) Batch(int step, int micro, Stage stage, int seqLen)
+    {
+        var seed = HashCode.Combine(_config.Seed, step, micro) & int.MaxValue;
+        var random = new Random(seed);
+        var generator = new torch.Generator((ulong)seed);
+        var mixture = stage.Mixture ?? _config.Mixture ?? _data.Keys.ToDictionary(k => k, _ => 1.0);
+        var names = mixture.Keys.Order(StringComparer.Ordinal).ToList();
+        var weights = names.Select(n => mixture[n]).ToArray();
+        var window = seqLen + 1 + Augmenter.Slack(_config.Augment, seqLen + 1);
+        var rows = new List<(Tensor, Tensor)>();
+        for (int r = 0; r < _config.BatchSize; r++)
+            rows.Add(_data[Pick(names, weights, random)].Train.Sample(1, window, random));
+        var tokens = cat(rows.Select(p => p.Item1).ToList(), 0);
+        var mask = cat(rows.Select(p => p.Item2).ToList(), 0);
+        if (_config.Augment.Delete > 0) (tokens, mask) = Augmenter.Delete(tokens, mask, seqLen + 1, _config.Augment, generator);
+        return (tokens.narrow(1, 0, seqLen), tokens.narrow(1, 1, seqLen), mask.narrow(1, 1, seqLen).to_type(ScalarType.Float32), generator);
+    }
+
+    private static string Pick(List<string> names, double[] weights, Random random)
+    {
+        var x = random.NextDouble() * weights.Sum();
+        for (int i = 0; i < names.Count; i++) if ((x -= weights[i]) < 0) return names[i];
+        return names[^1];
+    }
+
+    public static Tensor MaskedCrossEntropy(Tensor logits, Tensor targets, Tensor mask)
+    {
+        using var scope = NewDisposeScope();
+        var losses = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[^1]), targets.reshape(-1), reduction: nn.Reduction.None);
+        var flatMask = mask.reshape(-1);
+        return ((losses * flatMask).sum() / flatMask.sum().clamp(min: 1)).MoveToOuterDisposeScope();
+    }
+
+    /// Mean masked next-token loss over the validation windows of every source.
+    public double Evaluate()
+    {
+        _model.eval();
+        using var noGrad = no_grad();
+        double sum = 0, count = 0;
+        foreach (var (_, val) in _data.Values)
+        {
+            if (val is null) continue;
+            foreach (var (tokens, mask) in val.Sequential(_config.BatchSize, _config.SeqLen + 1, _config.EvalBatches))
+            {
+                using var scope = NewDisposeScope();
+                var logits = _model.Forward(tokens.narrow(1, 0, _config.SeqLen));
+                var m = mask.narrow(1, 1, _config.SeqLen).to_type(ScalarType.Float32);
+                var losses = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[^1]), tokens.narrow(1, 1, _config.SeqLen).reshape(-1), reduction: nn.Reduction.None);
+                sum += (losses * m.reshape(-1)).sum().item<float>();
+                count += m.sum().item<float>();
+            }
+        }
+        return count == 0 ? double.NaN : sum / count;
+    }
+
+    private (Stage Stage, string Name) StageAt(int step)
+    {
+        int end = 0;
+        var stages = _config.ResolvedStages;
+        for (int i = 0; i < stages.Count; i++)
+        {
+            end += stages[i].Steps;
+            if (step < end) return (stages[i], stages[i].Name ?? $"stage{i + 1}");
+        }
+        return (stages[^1], stages[^1].Name ?? $"stage{stages.Count}");
+    }
+
+    private void OpenData()
+    {
+        foreach (var (name, source) in _config.Data.OrderBy(p => p.Key, StringComparer.Ordinal))
+        {
+            string dir;
+            if (source.Builtin is { } task)
+            {
+                dir = Path.Combine(_runDir, "data", name);
+                if (!File.Exists(Path.Combine(dir, DatasetPreparer.IndexFile)))
+                    DatasetPreparer.Write(DatasetPreparer.Builtin(task, source.Examples, source.Difficulty, _config.Seed), dir, _config.ValFraction, _config.Seed,
+                        new JsonObject { ["builtin"] = task, ["examples"] = source.Examples, ["difficulty"] = source.Difficulty });
+            }
+            else dir = Path.GetFullPath(Path.Combine(_configDir, source.Path!));
+            var index = TokenDataset.ReadIndex(dir);
+            if ((int?)index["vocab_size"] is int vocab && vocab != ByteTokenizer.VocabSize)
+                throw new R1SharpException($"{dir}: prepared with a vocabulary of {vocab}, expected {ByteTokenizer.VocabSize}");
+            var hasVal = (long?)index["splits"]?["val"]?["tokens"] > 0;
+            _data[name] = (TokenDataset.Open(dir, "train"), hasVal ? TokenDataset.Open(dir, "val") : null);
+            _inputs.AddRange(new[] { "train.tokens", "train.mask", "val.tokens", "val.mask", DatasetPreparer.IndexFile }.Select(f => Path.Combine(dir, f)));
+        }
+    }
+
+    /// Returns the step to start from.
+    private int BuildModel(bool resume)
+    {
+        var modelConfigPath = Path.GetFullPath(Path.Combine(_configDir, _config.Model));
+        _inputs.Add(modelConfigPath);
+        var latest = resume ? RunCheckpoints.Latest(_runDir) : null;
+        if (resume && latest is null) throw new R1SharpException($"--resume: no checkpoint in {RunCheckpoints.Folder(_runDir)}");
+        int start = 0;
+        if (latest is not null)
+        {
+            _model = AsDeepSeek(ModelIO.Load(latest));
+            start = (int)RunCheckpoints.ReadState(latest)["step"]!;
+        }
+        else if (_config.InitFrom is { } from)
+        {
+            _model = AsDeepSeek(ModelIO.Load(Path.GetFullPath(Path.Combine(_configDir, from))));
+        }
+        else
+        {
+            var config = ModelConfig.Load(modelConfigPath);
+            if (config.VocabSize < ByteTokenizer.VocabSize)
+                throw new R1SharpException($"{modelConfigPath}: vocab_size {config.VocabSize} is smaller than the byte tokenizer's {ByteTokenizer.VocabSize}");
+            _model = AsDeepSeek(ModelIO.Create(config));
+            ModelIO.Initialize(_model, _config.Seed);
+        }
+        var c = _model.DeepSeek;
+        if (_config.MtpWeight > 0 && c.NumNextnPredictLayers == 0) throw new R1SharpException("mtp_weight > 0 needs num_nextn_predict_layers > 0 in the model config");
+        if (_config.BiasUpdateSpeed > 0 && !c.HasCorrectionBias) throw new R1SharpException("bias_update_speed > 0 needs topk_method noaux_tc (a correction bias) in the model config");
+
+        var named = _model.named_parameters().Where(p => p.parameter.requires_grad).ToList();
+        _trained = named.Select(p => p.parameter).ToList();
+        var decay = named.Where(p => p.parameter.dim() >= 2).Select(p => p.parameter).ToList();
+        var noDecay = named.Where(p => p.parameter.dim() < 2).Select(p => p.parameter).ToList();
+        var groups = new List<AdamW.ParamGroup>
+        {
+            new(decay, lr: _config.Lr, beta1: _config.Beta1, beta2: _config.Beta2, weight_decay: _config.WeightDecay),
+            new(noDecay, lr: _config.Lr, beta1: _config.Beta1, beta2: _config.Beta2, weight_decay: 0),
+        };
+        _optimizer = optim.AdamW(groups, lr: _config.Lr, beta1: _config.Beta1, beta2: _config.Beta2);
+        if (latest is not null) _optimizer.load_state_dict(Path.Combine(latest, RunCheckpoints.OptimizerFile));
+        return start;
+    }
+
+    private static DeepSeekForCausalLM AsDeepSeek(CausalLM model) =>
+        model as DeepSeekForCausalLM ?? throw new R1SharpException("training needs a DeepSeek model (model_type deepseek_v3 or deepseek_v2)");
+
+    private void Log(JsonObject line)
+    {
+        File.AppendAllText(MetricsPath, line.ToJsonString() + "\n");
+        _history.Add(line);
+    }
+
+    public void Dispose()
+    {
+        foreach (var (train, val) in _data.Values) { train.Dispose(); val?.Dispose(); }
+        _optimizer?.Dispose();
+        _model?.Dispose();
+    }
+}

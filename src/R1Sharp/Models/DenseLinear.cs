@@ -1,0 +1,47 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace R1Sharp.Models;
+
+/// A bias-free float32 linear layer (HF name: `weight`). Inside an `Autocast.Bf16()` scope its matmul
+/// runs in bfloat16 (weights and inputs cast, output back to float32), as torch.autocast does;
+/// the weight itself, its gradient and the optimizer stay float32.
+public sealed class DenseLinear : nn.Module<Tensor, Tensor>
+{
+    private readonly Parameter weight;
+
+    public DenseLinear(long inFeatures, long outFeatures) : base(nameof(DenseLinear))
+    {
+        var bound = 1.0 / Math.Sqrt(inFeatures);
+        weight = new Parameter(empty(outFeatures, inFeatures).uniform_(-bound, bound));
+        RegisterComponents();
+    }
+
+    public Parameter Weight => weight;
+
+    public override Tensor forward(Tensor x)
+    {
+        if (!Autocast.IsBf16) return nn.functional.linear(x, weight);
+        using var scope = NewDisposeScope();
+        var y = nn.functional.linear(x.to_type(ScalarType.BFloat16), weight.to_type(ScalarType.BFloat16));
+        return y.to_type(ScalarType.Float32).MoveToOuterDisposeScope();
+    }
+}
+
+/// Mixed precision for training: matmuls of DenseLinear layers in bfloat16 while the scope is open.
+public static class Autocast
+{
+    [ThreadStatic] private static int _depth;
+
+    public static bool IsBf16 => _depth > 0;
+
+    public static IDisposable Bf16(bool enabled = true) => new Scope(enabled);
+
+    private sealed class Scope : IDisposable
+    {
+        private readonly bool _enabled;
+        public Scope(bool enabled) { _enabled = enabled; if (enabled) _depth++; }
+        public void Dispose() { if (_enabled) _depth--; }
+    }
+}
