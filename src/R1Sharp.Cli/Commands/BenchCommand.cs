@@ -43,7 +43,7 @@ public static class BenchCommand
             }));
             return 0;
         }));
-        var command = new Command("bench", "Benchmarks that print JSON figures.") { forward, Quant() };
+        var command = new Command("bench", "Benchmarks that print JSON figures.") { forward, Quant(), Train() };
         return command;
     }
 
@@ -84,6 +84,36 @@ public static class BenchCommand
                     perplexity = Math.Round(r.Perplexity, 4),
                     perplexity_change = Math.Round(r.PerplexityChange, 4),
                 }),
+            }));
+            return 0;
+        }));
+        return command;
+    }
+
+    private static Command Train()
+    {
+        var config = new Option<string>("--config") { Description = "training config JSON", Required = true };
+        var set = new Option<string[]>("--set") { Description = "override a config key (key=value)" };
+        var steps = new Option<int>("--steps") { Description = "timed steps (after 2 warm-up steps)", DefaultValueFactory = _ => 5 };
+        var command = new Command("train", "JSON: training tokens/s, model FLOPs per token, and MFU against this machine's measured float32 matmul rate.") { config, set, steps };
+        command.SetAction(parse => CommandRunner.Guard(() =>
+        {
+            var path = Path.GetFullPath(parse.GetValue(config)!);
+            var (trainConfig, resolved) = R1Sharp.Training.Training.TrainConfig.Load(path, parse.GetValue(set) ?? []);
+            if (parse.GetValue(steps) < 1) throw new R1SharpException("--steps must be >= 1");
+            var r = R1Sharp.Training.Training.TrainBenchmark.Run(trainConfig, resolved, Path.GetDirectoryName(path)!, parse.GetValue(steps));
+            Console.Out.WriteLine(JsonSerializer.Serialize(new
+            {
+                config = path,
+                tokens_per_step = r.TokensPerStep,
+                measured_steps = r.MeasuredSteps,
+                tokens_per_s = Math.Round(r.TokensPerSecond, 1),
+                active_matmul_parameters = r.ActiveMatmulParameters,
+                flops_per_token = r.FlopsPerToken,
+                achieved_gflops = Math.Round(r.AchievedFlops / 1e9, 2),
+                matmul_gflops = Math.Round(r.MatmulFlops / 1e9, 2),
+                mfu = Math.Round(r.Mfu, 4),
+                threads = TorchSharp.torch.get_num_threads(),
             }));
             return 0;
         }));

@@ -40,7 +40,9 @@ public sealed class Trainer : IDisposable
     public DeepSeekForCausalLM Model => _model;
     private string MetricsPath => Path.Combine(_runDir, "metrics.jsonl");
 
-    public TrainSummary Run(bool resume, Action<TrainProgress>? progress = null, CancellationToken cancel = default)
+    /// Trains to the configured step count, or stops after `stopAfter` steps (an interruption the run
+    /// can be resumed from: it checkpoints there).
+    public TrainSummary Run(bool resume, Action<TrainProgress>? progress = null, int? stopAfter = null, CancellationToken cancel = default)
     {
         Directory.CreateDirectory(_runDir);
         AtomicFile.WriteAllText(Path.Combine(_runDir, "train_config.json"), _resolved.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
@@ -57,7 +59,8 @@ public sealed class Trainer : IDisposable
         long tokens = 0;
         int bad = 0;
         string? checkpoint = null;
-        for (int step = start; step < _config.TotalSteps; step++)
+        var end = Math.Min(_config.TotalSteps, stopAfter ?? int.MaxValue);
+        for (int step = start; step < end; step++)
         {
             cancel.ThrowIfCancellationRequested();
             var (stage, stageName) = StageAt(step);
@@ -82,12 +85,12 @@ public sealed class Trainer : IDisposable
                 Log(new JsonObject { ["step"] = done, ["val_loss"] = val, ["val_ppl"] = Math.Exp(val.Value) });
             }
             if (done % _config.PlotEvery == 0 || done == _config.TotalSteps) TrainingPlots.Write(Path.Combine(_runDir, "plots"), _history);
-            if (done % _config.CheckpointEvery == 0 || done == _config.TotalSteps)
+            if (done % _config.CheckpointEvery == 0 || done == end)
                 checkpoint = RunCheckpoints.Save(_runDir, done, _model, _optimizer, new JsonObject { ["seed"] = _config.Seed, ["stage"] = stageName }, _config.KeepCheckpoints);
             progress?.Invoke(new TrainProgress(done, _config.TotalSteps, MetricsHistory.Num(line["loss"]!), tokens / watch.Elapsed.TotalSeconds, MetricsHistory.Num(line["lr"]!), val, stageName));
         }
         Manifest.Write(_runDir, _inputs, _config.Seed);
-        return new TrainSummary(_runDir, _config.TotalSteps, firstVal, lastVal, tokens / Math.Max(1e-9, watch.Elapsed.TotalSeconds), checkpoint);
+        return new TrainSummary(_runDir, end, firstVal, lastVal, tokens / Math.Max(1e-9, watch.Elapsed.TotalSeconds), checkpoint);
     }
 
     private JsonObject TrainStep(int step, Stage stage, string stageName)
@@ -97,6 +100,7 @@ public sealed class Trainer : IDisposable
         foreach (var group in _optimizer.ParamGroups) group.LearningRate = lr;
         _optimizer.zero_grad();
         _model.train();
+        _model.AttentionMode = AttentionMode.Naive;   // per-head K/V: the cheaper path when there is no cache
 
         double loss = 0, ce = 0, aux = 0, z = 0, mtp = 0, contrastive = 0;
         var c = _model.DeepSeek;
