@@ -35,6 +35,7 @@ public static class CommandRunner
         catch (Exception e)
         {
             Console.Error.WriteLine("internal error: " + OneLine(e.Message));
+            if (Environment.GetEnvironmentVariable("R1SHARP_DEBUG") == "1") Console.Error.WriteLine(e);
             return 1;
         }
     }

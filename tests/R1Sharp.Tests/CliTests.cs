@@ -133,9 +133,42 @@ public class CliTests
     }
 
     [Fact]
+    public void PrepareTrainResumeAndEvalFromTheCommandLine()
+    {
+        var dir = TestPaths.TempDir();
+        var data = Path.Combine(dir, "data");
+        var prepare = Run("prepare", "--builtin", "countdown", "--examples", "300", "--difficulty", "3", "--out", data);
+        Assert.True(prepare.Code == 0, prepare.Stderr);
+        Assert.Contains("\"train\"", prepare.Stdout);
+
+        var model = TinyModels.ConfigJson(c => { c["vocab_size"] = 272; c["max_position_embeddings"] = 128; });
+        File.WriteAllText(Path.Combine(dir, "model.json"), model.ToJsonString());
+        File.WriteAllText(Path.Combine(dir, "train.json"), """
+            {"name": "cli", "model": "model.json", "data": {"cd": {"path": "data"}}, "steps": 6, "batch_size": 2, "seq_len": 32,
+             "eval_every": 3, "checkpoint_every": 3, "plot_every": 3, "eval_batches": 1}
+            """);
+        var run = Path.Combine(dir, "run");
+        var first = Run("train", "--config", Path.Combine(dir, "train.json"), "--out", run, "--stop-after", "3");
+        Assert.True(first.Code == 0, first.Stderr);
+        var resumed = Run("train", "--config", Path.Combine(dir, "train.json"), "--out", run, "--resume", "--set", "eval_batches=2");
+        Assert.True(resumed.Code == 0, resumed.Stderr);
+        Assert.True(File.Exists(Path.Combine(run, "plots", "loss.png")));
+
+        var eval = Run("eval", Path.Combine(run, "checkpoints", "step-000006"), "--data", data, "--seq-len", "32", "--batches", "2");
+        Assert.True(eval.Code == 0, eval.Stderr);
+        var result = JsonDocument.Parse(eval.Stdout).RootElement;
+        Assert.Equal(Math.Exp(result.GetProperty("loss").GetDouble()), result.GetProperty("perplexity").GetDouble(), 6);
+
+        AssertUserError(Run("train", "--config", Path.Combine(dir, "missing.json")), "train config not found");
+        AssertUserError(Run("train", "--config", Path.Combine(dir, "train.json"), "--out", Path.Combine(dir, "fresh"), "--resume"), "no checkpoint");
+        AssertUserError(Run("eval", run, "--data", data), "config not found");
+        AssertUserError(Run("prepare", "--out", data), "give input FILES or --builtin TASK");
+    }
+
+    [Fact]
     public void EveryCommandHasHelp()
     {
-        foreach (var command in new[] { "init", "inspect", "logits", "generate", "quantize", "bench" })
+        foreach (var command in new[] { "init", "inspect", "logits", "generate", "quantize", "prepare", "train", "eval", "bench" })
         {
             var result = Run(command, "--help");
             Assert.Equal(0, result.Code);

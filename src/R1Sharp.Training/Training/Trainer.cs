@@ -53,7 +53,7 @@ public sealed class Trainer : IDisposable
         if (start == 0)
         {
             lastVal = firstVal = Evaluate();
-            Log(new JsonObject { ["step"] = 0, ["val_loss"] = firstVal, ["val_ppl"] = Math.Exp(firstVal.Value) });
+            LogValidation(0, firstVal);
         }
         var watch = Stopwatch.StartNew();
         long tokens = 0;
@@ -82,7 +82,7 @@ public sealed class Trainer : IDisposable
             if (done % _config.EvalEvery == 0 || done == _config.TotalSteps)
             {
                 lastVal = val = Evaluate();
-                Log(new JsonObject { ["step"] = done, ["val_loss"] = val, ["val_ppl"] = Math.Exp(val.Value) });
+                LogValidation(done, val);
             }
             if (done % _config.PlotEvery == 0 || done == _config.TotalSteps) TrainingPlots.Write(Path.Combine(_runDir, "plots"), _history);
             if (done % _config.CheckpointEvery == 0 || done == end)
@@ -230,8 +230,13 @@ public sealed class Trainer : IDisposable
         return ((losses * flatMask).sum() / flatMask.sum().clamp(min: 1)).MoveToOuterDisposeScope();
     }
 
-    /// Mean masked next-token loss over the validation windows of every source.
-    public double Evaluate()
+    private void LogValidation(int step, double? loss)
+    {
+        if (loss is { } l) Log(new JsonObject { ["step"] = step, ["val_loss"] = l, ["val_ppl"] = Math.Exp(Math.Min(l, 700)) });
+    }
+
+    /// Mean masked next-token loss over the validation windows of every source (null without any).
+    public double? Evaluate()
     {
         _model.eval();
         using var noGrad = no_grad();
@@ -249,7 +254,7 @@ public sealed class Trainer : IDisposable
                 count += m.sum().item<float>();
             }
         }
-        return count == 0 ? double.NaN : sum / count;
+        return count == 0 ? null : sum / count;
     }
 
     private (Stage Stage, string Name) StageAt(int step)
