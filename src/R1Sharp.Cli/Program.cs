@@ -11,5 +11,8 @@ root.Subcommands.Add(QuantizeCommand.Create());
 root.Subcommands.Add(PrepareCommand.Create());
 root.Subcommands.Add(TrainCommand.Create());
 root.Subcommands.Add(EvalCommand.Create());
+root.Subcommands.Add(GrpoCommand.Create());
+root.Subcommands.Add(EvalTaskCommand.Create());
+root.Subcommands.Add(ReproduceCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
 return CommandRunner.Run(root, args);

@@ -159,7 +159,7 @@ public class CliTests
         var result = JsonDocument.Parse(eval.Stdout).RootElement;
         Assert.Equal(Math.Exp(result.GetProperty("loss").GetDouble()), result.GetProperty("perplexity").GetDouble(), 6);
 
-        AssertUserError(Run("train", "--config", Path.Combine(dir, "missing.json")), "train config not found");
+        AssertUserError(Run("train", "--config", Path.Combine(dir, "missing.json")), "config not found");
         AssertUserError(Run("train", "--config", Path.Combine(dir, "train.json"), "--out", Path.Combine(dir, "fresh"), "--resume"), "no checkpoint");
         AssertUserError(Run("eval", run, "--data", data), "config not found");
         AssertUserError(Run("prepare", "--out", data), "give input FILES or --builtin TASK");

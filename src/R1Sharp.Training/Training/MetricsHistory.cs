@@ -31,19 +31,19 @@ public sealed class MetricsHistory
     /// A JSON number as double, whether it was written as an int or a float.
     public static double Num(JsonNode node) => double.Parse(node.ToJsonString(), System.Globalization.CultureInfo.InvariantCulture);
 
-    /// Keeps the lines of steps up to `step` (a resumed run rewrites what follows).
+    /// Keeps the lines of steps up to `step` (a resumed run rewrites what follows) and returns them.
+    public static List<JsonObject> Truncate(string path, int step)
+    {
+        if (!File.Exists(path)) return [];
+        var kept = File.ReadLines(path).Select(t => JsonNode.Parse(t) as JsonObject).OfType<JsonObject>().Where(l => Num(l["step"]!) <= step).ToList();
+        AtomicFile.WriteAllText(path, string.Concat(kept.Select(l => l.ToJsonString() + "\n")));
+        return kept;
+    }
+
     public static MetricsHistory ReadAndTruncate(string path, int step)
     {
         var history = new MetricsHistory();
-        if (!File.Exists(path)) return history;
-        var kept = new List<string>();
-        foreach (var text in File.ReadLines(path))
-        {
-            if (JsonNode.Parse(text) is not JsonObject line || Num(line["step"]!) > step) continue;
-            kept.Add(text);
-            history.Add(line);
-        }
-        AtomicFile.WriteAllText(path, kept.Count == 0 ? "" : string.Join("\n", kept) + "\n");
+        foreach (var line in Truncate(path, step)) history.Add(line);
         return history;
     }
 }

@@ -105,17 +105,7 @@ public sealed record TrainConfig
     /// Reads the file, applies `key=value` overrides (dotted paths, JSON values or bare strings), validates.
     public static (TrainConfig Config, JsonObject Resolved) Load(string path, IEnumerable<string> overrides)
     {
-        if (!File.Exists(path)) throw new R1SharpException($"train config not found: {path}");
-        JsonObject json;
-        try
-        {
-            json = JsonNode.Parse(File.ReadAllText(path)) as JsonObject ?? throw new R1SharpException($"{path}: not a JSON object");
-        }
-        catch (JsonException e)
-        {
-            throw new R1SharpException($"{path}: not valid JSON ({e.Message.Split('\n')[0]})");
-        }
-        foreach (var item in overrides) Override(json, item);
+        var json = ReadJson(path, overrides);
         TrainConfig config;
         try
         {
@@ -127,6 +117,23 @@ public sealed record TrainConfig
         }
         config.Validate();
         return (config, json);
+    }
+
+    /// A config file as JSON with `key=value` overrides applied.
+    public static JsonObject ReadJson(string path, IEnumerable<string> overrides)
+    {
+        if (!File.Exists(path)) throw new R1SharpException($"config not found: {path}");
+        JsonObject json;
+        try
+        {
+            json = JsonNode.Parse(File.ReadAllText(path)) as JsonObject ?? throw new R1SharpException($"{path}: not a JSON object");
+        }
+        catch (JsonException e)
+        {
+            throw new R1SharpException($"{path}: not valid JSON ({e.Message.Split('\n')[0]})");
+        }
+        foreach (var item in overrides) Override(json, item);
+        return json;
     }
 
     private static void Override(JsonObject root, string item)

@@ -19,7 +19,7 @@ public static class TrainingPlots
         if (history.ExpertLoad.Count > 0) Heatmap(Path.Combine(dir, "expert_load.png"), history);
     }
 
-    private static void Line(string path, string title, string yLabel, params (string Label, List<double> X, List<double> Y)[] series)
+    public static void Line(string path, string title, string yLabel, params (string Label, List<double> X, List<double> Y)[] series)
     {
         var plot = new Plot();
         foreach (var (label, x, y) in series)

@@ -1,0 +1,39 @@
+using System.CommandLine;
+using System.Text.Json;
+using R1Sharp.Checkpoints;
+using R1Sharp.Training.Rl;
+using R1Sharp.Training.Tasks;
+
+namespace R1Sharp.Cli.Commands;
+
+public static class EvalTaskCommand
+{
+    public static Command Create()
+    {
+        var dir = new Argument<string>("DIR") { Description = "model folder" };
+        var task = new Option<string>("--task") { DefaultValueFactory = _ => "countdown" };
+        task.AcceptOnlyFromAmong("arithmetic", "countdown");
+        var difficulty = new Option<int>("--difficulty") { DefaultValueFactory = _ => 3 };
+        var n = new Option<int>("--n") { DefaultValueFactory = _ => 500 };
+        var k = new Option<int>("--k") { Description = "samples for pass@k (1: greedy pass@1 only)", DefaultValueFactory = _ => 1 };
+        var temperature = new Option<double>("--temperature") { DefaultValueFactory = _ => 1.0 };
+        var seed = new Option<int>("--seed") { Description = "seed of the held-out problems (reproduce uses seed + 1000003)", DefaultValueFactory = _ => 1_000_003 };
+        var maxNew = new Option<int>("--max-new-tokens") { DefaultValueFactory = _ => 112 };
+        var command = new Command("eval-task", "pass@1 (greedy) and pass@k on generated held-out problems, with a 95% interval (JSON).") { dir, task, difficulty, n, k, temperature, seed, maxNew };
+        command.SetAction(parse => CommandRunner.Guard(() =>
+        {
+            if (parse.GetValue(n) < 1 || parse.GetValue(k) < 1) throw new R1SharpException("--n and --k must be >= 1");
+            var verifiable = VerifiableTasks.Create(parse.GetValue(task)!, parse.GetValue(difficulty));
+            using var model = ModelIO.Load(parse.GetValue(dir)!);
+            var problems = TaskEvaluator.TestProblems(verifiable, parse.GetValue(n), parse.GetValue(seed));
+            var r = TaskEvaluator.Evaluate(model, verifiable, problems, parse.GetValue(maxNew), parse.GetValue(k), parse.GetValue(temperature), parse.GetValue(seed));
+            Console.Out.WriteLine(JsonSerializer.Serialize(new
+            {
+                task = parse.GetValue(task), n = r.N, pass1 = r.Pass1, ci95 = new[] { r.Low, r.High }, k = r.K, pass_at_k = r.PassK,
+                format_rate = r.FormatRate, mean_length = r.MeanLength, seconds = Math.Round(r.Seconds, 1),
+            }));
+            return 0;
+        }));
+        return command;
+    }
+}

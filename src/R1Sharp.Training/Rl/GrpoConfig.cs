@@ -1,0 +1,71 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
+
+namespace R1Sharp.Training.Rl;
+
+/// `r1sharp grpo --config FILE.json`. Defaults follow DeepSeekMath's GRPO as R1 used it (clipped ratio
+/// with epsilon 0.2, k3 KL to a frozen reference, group-normalised advantages, temperature 1.0,
+/// beta 0.001 as in the R1 paper) except the group size: R1 used G = 16, the default here is 8 to fit
+/// two CPU cores. `loss_aggregation` dapo and `epsilon_high` follow DAPO; `reward_scaling` none and
+/// loss_aggregation dr_grpo follow Dr. GRPO.
+public sealed record GrpoConfig
+{
+    [JsonPropertyName("name")] public string Name { get; init; } = "grpo";
+    [JsonPropertyName("init_from")] public required string InitFrom { get; init; }
+    [JsonPropertyName("task")] public string Task { get; init; } = "arithmetic";
+    [JsonPropertyName("difficulty")] public int Difficulty { get; init; } = 3;
+    [JsonPropertyName("seed")] public int Seed { get; init; }
+    [JsonPropertyName("steps")] public int Steps { get; init; } = 100;
+    [JsonPropertyName("prompts_per_step")] public int PromptsPerStep { get; init; } = 8;
+    [JsonPropertyName("group_size")] public int GroupSize { get; init; } = 8;
+    [JsonPropertyName("max_new_tokens")] public int MaxNewTokens { get; init; } = 96;
+    [JsonPropertyName("temperature")] public double Temperature { get; init; } = 1.0;
+    [JsonPropertyName("lr")] public double Lr { get; init; } = 2e-4;
+    [JsonPropertyName("weight_decay")] public double WeightDecay { get; init; }
+    [JsonPropertyName("grad_clip")] public double GradClip { get; init; } = 1.0;
+    [JsonPropertyName("epsilon")] public double Epsilon { get; init; } = 0.2;
+    [JsonPropertyName("epsilon_high")] public double? EpsilonHigh { get; init; }
+    [JsonPropertyName("beta")] public double Beta { get; init; } = 0.001;
+    [JsonPropertyName("iterations")] public int Iterations { get; init; } = 1;
+    [JsonPropertyName("loss_aggregation")] public string LossAggregation { get; init; } = "grpo";
+    [JsonPropertyName("reward_scaling")] public string RewardScaling { get; init; } = "group";
+    [JsonPropertyName("mask_truncated")] public bool MaskTruncated { get; init; } = true;
+    [JsonPropertyName("dynamic_sampling")] public bool DynamicSampling { get; init; }
+    [JsonPropertyName("think_opened_by_prompt")] public bool ThinkOpenedByPrompt { get; init; }
+    [JsonPropertyName("rewards")] public Dictionary<string, double> Rewards { get; init; } = new() { ["format"] = 0.2, ["correctness"] = 1.0 };
+    [JsonPropertyName("length_buffer")] public int LengthBuffer { get; init; } = 16;
+    [JsonPropertyName("eval_every")] public int EvalEvery { get; init; } = 50;
+    [JsonPropertyName("eval_problems")] public int EvalProblems { get; init; } = 200;
+    [JsonPropertyName("checkpoint_every")] public int CheckpointEvery { get; init; } = 50;
+    [JsonPropertyName("keep_checkpoints")] public int KeepCheckpoints { get; init; } = 2;
+
+    public void Validate()
+    {
+        static void Require(bool ok, string message) { if (!ok) throw new R1SharpException("grpo config: " + message); }
+        Require(Steps >= 1 && PromptsPerStep >= 1 && GroupSize >= 2, "steps, prompts_per_step >= 1 and group_size >= 2");
+        Require(MaxNewTokens >= 4 && Temperature > 0, "max_new_tokens >= 4 and temperature > 0");
+        Require(Lr > 0 && GradClip >= 0 && Epsilon is > 0 and < 1 && (EpsilonHigh ?? Epsilon) > 0 && Beta >= 0 && Iterations >= 1, "lr > 0, epsilon in (0, 1), beta >= 0, iterations >= 1");
+        Require(LossAggregation is "grpo" or "dapo" or "dr_grpo", $"loss_aggregation '{LossAggregation}' is not supported (grpo, dapo, dr_grpo)");
+        Require(RewardScaling is "group" or "batch" or "none", $"reward_scaling '{RewardScaling}' is not supported (group, batch, none)");
+        foreach (var name in Rewards.Keys)
+            Require(name is "format" or "correctness" or "length", $"unknown reward '{name}' (format, correctness, length)");
+        Require(EvalEvery >= 1 && EvalProblems >= 1 && CheckpointEvery >= 1 && KeepCheckpoints >= 1, "eval/checkpoint options must be >= 1");
+    }
+
+    public static (GrpoConfig Config, JsonObject Resolved) Load(string path, IEnumerable<string> overrides)
+    {
+        var json = Training.TrainConfig.ReadJson(path, overrides);
+        GrpoConfig config;
+        try
+        {
+            config = json.Deserialize<GrpoConfig>() ?? throw new R1SharpException($"{path}: empty");
+        }
+        catch (JsonException e)
+        {
+            throw new R1SharpException($"{path}: {(e.Message.Contains("missing required") ? "missing required key init_from" : $"invalid value at {e.Path}")}");
+        }
+        config.Validate();
+        return (config, json);
+    }
+}

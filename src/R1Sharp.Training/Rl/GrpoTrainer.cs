@@ -1,0 +1,214 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using R1Sharp.Checkpoints;
+using R1Sharp.Generation;
+using R1Sharp.Models;
+using R1Sharp.Tokenization;
+using R1Sharp.Training.Tasks;
+using R1Sharp.Training.Training;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace R1Sharp.Training.Rl;
+
+public sealed record GrpoSummary(string RunDir, int Steps, TaskEvaluator.Result? LastEval, string? LastCheckpoint, double Seconds);
+
+/// R1-Zero-style reinforcement learning: for each prompt, G sampled completions; rule-based rewards;
+/// advantages normalised within the group; the clipped policy-ratio objective plus a k3 KL penalty
+/// against the frozen starting model. Same run folder, checkpoints, resume and plots as training.
+public sealed class GrpoTrainer : IDisposable
+{
+    private readonly GrpoConfig _config;
+    private readonly JsonObject _resolved;
+    private readonly string _configDir, _runDir;
+    private readonly List<string> _inputs = [];
+    private readonly IVerifiableTask _task;
+    private readonly RewardSet _rewards;
+    private CausalLM _policy = null!, _reference = null!;
+    private AdamW _optimizer = null!;
+    private List<Parameter> _trained = null!;
+
+    public GrpoTrainer(GrpoConfig config, JsonObject resolved, string configDir, string runDir, string? configFile = null)
+    {
+        (_config, _resolved, _configDir, _runDir) = (config, resolved, configDir, runDir);
+        if (configFile is not null) _inputs.Add(configFile);
+        _task = VerifiableTasks.Create(config.Task, config.Difficulty);
+        var functions = new List<(IRewardFunction, double)>();
+        foreach (var (name, weight) in config.Rewards.OrderBy(p => p.Key, StringComparer.Ordinal))
+            functions.Add((name switch
+            {
+                "format" => new FormatReward(config.ThinkOpenedByPrompt),
+                "correctness" => new CorrectnessReward(_task, config.ThinkOpenedByPrompt),
+                _ => (IRewardFunction)new LengthPenalty(config.MaxNewTokens, config.LengthBuffer),
+            }, weight));
+        _rewards = new RewardSet(functions);
+    }
+
+    public CausalLM Policy => _policy;
+    private string MetricsPath => Path.Combine(_runDir, "metrics.jsonl");
+
+    public GrpoSummary Run(bool resume, Action<string>? progress = null, int? stopAfter = null)
+    {
+        Directory.CreateDirectory(_runDir);
+        AtomicFile.WriteAllText(Path.Combine(_runDir, "grpo_config.json"), _resolved.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        var start = Build(resume);
+        MetricsHistory.Truncate(MetricsPath, start);
+        var evalProblems = TaskEvaluator.TestProblems(_task, _config.EvalProblems, _config.Seed + 1_000_003);
+        var watch = Stopwatch.StartNew();
+        TaskEvaluator.Result? lastEval = null;
+        string? checkpoint = null;
+        var end = Math.Min(_config.Steps, stopAfter ?? int.MaxValue);
+        if (start == 0) lastEval = LogEval(0, evalProblems);
+        for (int step = start; step < end; step++)
+        {
+            var line = Step(step);
+            var done = step + 1;
+            line["elapsed_s"] = watch.Elapsed.TotalSeconds;
+            Log(line);
+            if (done % _config.EvalEvery == 0 || done == _config.Steps) lastEval = LogEval(done, evalProblems);
+            if (done % _config.CheckpointEvery == 0 || done == end)
+                checkpoint = RunCheckpoints.Save(_runDir, done, _policy, _optimizer, new JsonObject { ["seed"] = _config.Seed }, _config.KeepCheckpoints);
+            progress?.Invoke($"step {done}/{_config.Steps} reward {MetricsHistory.Num(line["reward"]!):F3} acc {MetricsHistory.Num(line["accuracy"]!):F3} len {MetricsHistory.Num(line["length"]!):F1} kl {MetricsHistory.Num(line["kl"]!):F4}" +
+                (lastEval is not null && done % _config.EvalEvery == 0 ? $" eval pass@1 {lastEval.Pass1:F3}" : ""));
+        }
+        GrpoPlots.Write(Path.Combine(_runDir, "plots"), MetricsPath);
+        Manifest.Write(_runDir, _inputs, _config.Seed);
+        return new GrpoSummary(_runDir, end, lastEval, checkpoint, watch.Elapsed.TotalSeconds);
+    }
+
+    private JsonObject Step(int step)
+    {
+        int prompts = _config.PromptsPerStep, group = _config.GroupSize, n = prompts * group;
+        var random = new Random(HashCode.Combine(_config.Seed, step, 77));
+        var problems = Enumerable.Range(0, prompts).Select(_ => _task.Generate(random)).ToList();
+        var promptIds = problems.SelectMany(p => Enumerable.Repeat(TaskEvaluator.Prompt(p), group)).ToList();
+
+        _policy.eval();
+        var sampling = new SamplingOptions
+        {
+            Temperature = _config.Temperature, MaxNewTokens = _config.MaxNewTokens, Seed = HashCode.Combine(_config.Seed, step) & int.MaxValue,
+            StopTokenIds = [ByteTokenizer.Eos],
+        };
+        var completions = BatchGenerator.Generate(_policy, promptIds, sampling, ByteTokenizer.Pad);
+
+        var rewards = new float[n];
+        double correct = 0, formatted = 0, length = 0, truncated = 0;
+        for (int i = 0; i < n; i++)
+        {
+            var text = ByteTokenizer.Instance.Decode(completions[i].Tokens);
+            var (total, parts) = _rewards.Score(problems[i / group], text, completions[i].Tokens.Length, completions[i].Truncated);
+            rewards[i] = (float)total;
+            correct += parts.GetValueOrDefault("correctness") ?? (_task.Verify(problems[i / group], ParsedCompletion.Parse(text).Answer ?? "") ? 1 : 0);
+            formatted += parts.GetValueOrDefault("format") ?? 0;
+            length += completions[i].Tokens.Length;
+            truncated += completions[i].Truncated ? 1 : 0;
+        }
+
+        using var scope = NewDisposeScope();
+        var rewardTensor = tensor(rewards).view(prompts, group);
+        var advantages = GrpoMath.Advantages(rewardTensor, _config.RewardScaling).flatten();
+        var spread = rewardTensor.std(1) > 1e-6;                                                 // [P]
+        var zeroStd = 1 - spread.to_type(ScalarType.Float32).mean().item<float>();
+        var rowKeep = _config.DynamicSampling ? spread.repeat_interleave(group) : ones(n, dtype: ScalarType.Bool);
+
+        var (inputs, targets, mask) = Sequences(promptIds, completions);
+        if (_config.MaskTruncated) mask = mask * tensor(completions.Select(c => c.Truncated ? 0f : 1f).ToArray()).unsqueeze(1);
+        mask = mask * rowKeep.to_type(ScalarType.Float32).unsqueeze(1);
+        var line = new JsonObject
+        {
+            ["step"] = step + 1, ["lr"] = _config.Lr, ["reward"] = (double)rewards.Average(), ["accuracy"] = correct / n, ["format"] = formatted / n,
+            ["length"] = length / n, ["truncated"] = truncated / n, ["zero_std_fraction"] = zeroStd,
+        };
+        if (mask.sum().item<float>() == 0)
+        {
+            line["kl"] = 0.0; line["clip_fraction"] = 0.0; line["loss"] = 0.0; line["grad_norm"] = 0.0; line["skipped"] = true;
+            return line;
+        }
+
+        Tensor? reference = null;
+        if (_config.Beta > 0)
+            using (no_grad()) reference = GrpoMath.TokenLogProbs(_reference.Forward(inputs), targets);
+        Tensor? old = null;
+        double kl = 0, clip = 0, loss = 0, gradNorm = 0;
+        _policy.train();
+        if (_policy is DeepSeekForCausalLM d) d.AttentionMode = AttentionMode.Naive;
+        for (int iteration = 0; iteration < _config.Iterations; iteration++)
+        {
+            _optimizer.zero_grad();
+            var logProbs = GrpoMath.TokenLogProbs(_policy.Forward(inputs), targets);
+            old ??= logProbs.detach();   // the sampling policy's log-probs: the first pass's, held fixed
+            var parts = GrpoMath.PolicyLoss(logProbs, old, reference ?? logProbs.detach(), advantages, mask,
+                _config.Epsilon, _config.EpsilonHigh ?? _config.Epsilon, _config.Beta, _config.LossAggregation, _config.MaxNewTokens);
+            parts.Loss.backward();
+            gradNorm = nn.utils.clip_grad_norm_(_trained, _config.GradClip > 0 ? _config.GradClip : double.PositiveInfinity);
+            if (!double.IsFinite(gradNorm)) { _optimizer.zero_grad(); line["skipped"] = true; break; }
+            _optimizer.step();
+            (kl, clip, loss) = (parts.Kl, parts.ClipFraction, parts.Loss.item<float>());
+        }
+        if (_policy is DeepSeekForCausalLM d2) d2.AttentionMode = AttentionMode.Absorbed;
+        line["kl"] = kl; line["clip_fraction"] = clip; line["loss"] = loss; line["grad_norm"] = double.IsFinite(gradNorm) ? gradNorm : -1;
+        return line;
+    }
+
+    /// Prompt + completion (+ the stop token when the model emitted it), right-padded:
+    /// inputs/targets [N, T-1] and a mask [N, T-1] that is 1 on completion targets only.
+    internal static (Tensor Inputs, Tensor Targets, Tensor Mask) Sequences(IReadOnlyList<long[]> prompts, IReadOnlyList<BatchCompletion> completions)
+    {
+        var sequences = prompts.Select((p, i) => p.Concat(completions[i].Tokens).Concat(completions[i].Truncated ? [] : new[] { (long)ByteTokenizer.Eos }).ToArray()).ToList();
+        var length = sequences.Max(s => s.Length);
+        var tokens = new long[sequences.Count * length];
+        var mask = new float[sequences.Count * (length - 1)];
+        for (int r = 0; r < sequences.Count; r++)
+        {
+            Array.Copy(sequences[r], 0, tokens, r * length, sequences[r].Length);
+            for (int t = prompts[r].Length - 1; t < sequences[r].Length - 1; t++) mask[r * (length - 1) + t] = 1;   // target t+1 is a completion token
+        }
+        var all = tensor(tokens).view(sequences.Count, length);
+        return (all.narrow(1, 0, length - 1), all.narrow(1, 1, length - 1), tensor(mask).view(sequences.Count, length - 1));
+    }
+
+    private TaskEvaluator.Result LogEval(int step, List<TaskProblem> problems)
+    {
+        var result = TaskEvaluator.Evaluate(_policy, _task, problems, _config.MaxNewTokens);
+        Log(new JsonObject
+        {
+            ["step"] = step, ["eval_pass1"] = result.Pass1, ["eval_low"] = result.Low, ["eval_high"] = result.High,
+            ["eval_format"] = result.FormatRate, ["eval_length"] = result.MeanLength, ["eval_n"] = result.N,
+        });
+        return result;
+    }
+
+    private int Build(bool resume)
+    {
+        var from = Path.GetFullPath(Path.Combine(_configDir, _config.InitFrom));
+        var latest = resume ? RunCheckpoints.Latest(_runDir) : null;
+        if (resume && latest is null) throw new R1SharpException($"--resume: no checkpoint in {RunCheckpoints.Folder(_runDir)}");
+        _policy = ModelIO.Load(latest ?? from);
+        if (_policy.Config.VocabSize < ByteTokenizer.VocabSize) throw new R1SharpException($"{from}: the model's vocabulary is smaller than the task tokenizer's");
+        _reference = ModelIO.Load(from);
+        foreach (var p in _reference.parameters()) p.requires_grad = false;
+        _inputs.AddRange(Directory.GetFiles(from, "*.safetensors").Append(Path.Combine(from, "config.json")));
+        var named = _policy.named_parameters().Where(p => p.parameter.requires_grad).ToList();
+        _trained = named.Select(p => p.parameter).ToList();
+        var groups = new List<AdamW.ParamGroup>
+        {
+            new(named.Where(p => p.parameter.dim() >= 2).Select(p => p.parameter), lr: _config.Lr, weight_decay: _config.WeightDecay),
+            new(named.Where(p => p.parameter.dim() < 2).Select(p => p.parameter), lr: _config.Lr, weight_decay: 0),
+        };
+        _optimizer = optim.AdamW(groups, lr: _config.Lr);
+        if (latest is null) return 0;
+        _optimizer.load_state_dict(Path.Combine(latest, RunCheckpoints.OptimizerFile));
+        return (int)RunCheckpoints.ReadState(latest)["step"]!;
+    }
+
+    private void Log(JsonObject line) => File.AppendAllText(MetricsPath, line.ToJsonString() + "\n");
+
+    public void Dispose()
+    {
+        _optimizer?.Dispose();
+        _policy?.Dispose();
+        _reference?.Dispose();
+    }
+}

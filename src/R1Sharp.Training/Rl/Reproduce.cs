@@ -1,0 +1,163 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using R1Sharp.Checkpoints;
+using R1Sharp.Tokenization;
+using R1Sharp.Training.Data;
+using R1Sharp.Training.Tasks;
+using R1Sharp.Training.Training;
+
+namespace R1Sharp.Training.Rl;
+
+/// `r1sharp reproduce`: the R1 recipe end to end at laptop scale. A small DeepSeek-style MoE model
+/// (MLA, shared + routed experts) is trained on the built-in task (cold-start SFT on `<think>` traces,
+/// or with `zero`, on plain problems and answers), evaluated on held-out problems, improved with GRPO,
+/// and evaluated again; report.md and result.json say what happened.
+public sealed record ReproduceOptions
+{
+    public string Name { get; init; } = "reproduce";
+    public string Task { get; init; } = "arithmetic";
+    public int Difficulty { get; init; } = 3;
+    public int Seed { get; init; }
+    public bool Zero { get; init; }
+    public bool Quick { get; init; }
+    public int TestProblems { get; init; } = 500;
+    public int? SftSteps { get; init; }
+    public int? GrpoSteps { get; init; }
+
+    public int ResolvedSftSteps => SftSteps ?? (Quick ? 120 : 400);
+    public int ResolvedGrpoSteps => GrpoSteps ?? (Quick ? 20 : 120);
+}
+
+public static class Reproduce
+{
+    /// The built-in model: DeepSeek-V3 architecture in miniature.
+    public static JsonObject ModelConfig() => new()
+    {
+        ["architectures"] = new JsonArray("DeepseekV3ForCausalLM"), ["model_type"] = "deepseek_v3",
+        ["vocab_size"] = 272, ["hidden_size"] = 128, ["intermediate_size"] = 320, ["moe_intermediate_size"] = 64,
+        ["num_hidden_layers"] = 4, ["first_k_dense_replace"] = 1, ["moe_layer_freq"] = 1,
+        ["num_attention_heads"] = 4, ["num_key_value_heads"] = 4,
+        ["n_routed_experts"] = 8, ["n_shared_experts"] = 1, ["num_experts_per_tok"] = 2, ["n_group"] = 4, ["topk_group"] = 2,
+        ["topk_method"] = "noaux_tc", ["scoring_func"] = "sigmoid", ["norm_topk_prob"] = true, ["routed_scaling_factor"] = 2.5,
+        ["q_lora_rank"] = 96, ["kv_lora_rank"] = 48, ["qk_nope_head_dim"] = 24, ["qk_rope_head_dim"] = 8, ["v_head_dim"] = 24,
+        ["max_position_embeddings"] = 512, ["rope_theta"] = 10000.0, ["rope_scaling"] = null, ["rms_norm_eps"] = 1e-6,
+        ["hidden_act"] = "silu", ["attention_bias"] = false, ["tie_word_embeddings"] = false, ["num_nextn_predict_layers"] = 0,
+        ["bos_token_id"] = ByteTokenizer.Bos, ["eos_token_id"] = ByteTokenizer.Eos, ["initializer_range"] = 0.02, ["torch_dtype"] = "float32",
+    };
+
+    public static JsonObject Run(ReproduceOptions o, string runDir, Action<string> say)
+    {
+        Directory.CreateDirectory(runDir);
+        var started = DateTime.UtcNow;
+        var task = VerifiableTasks.Create(o.Task, o.Difficulty);
+        var maxNew = o.Task == "countdown" ? 112 : 96;
+
+        // 1. Cold start (SFT on traces) or, with zero, plain problems and answers.
+        var sftDir = Path.Combine(runDir, "sft");
+        var modelPath = Path.Combine(runDir, "model_config.json");
+        AtomicFile.WriteAllText(modelPath, ModelConfig().ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        var dataDir = Path.Combine(runDir, "data");
+        var sftPrompts = new HashSet<string>();
+        var random = new Random(o.Seed);
+        var documents = new List<Document>();
+        for (int i = 0; i < 20000; i++)
+        {
+            var p = task.Generate(random);
+            sftPrompts.Add(p.Prompt);
+            documents.Add(Document.FromMessages([("user", p.Prompt), ("assistant", o.Zero ? $"<answer>{p.Answer}</answer>" : p.Completion)]));
+        }
+        if (!File.Exists(Path.Combine(dataDir, DatasetPreparer.IndexFile)))
+            DatasetPreparer.Write(documents, dataDir, 0.02, o.Seed, new JsonObject { ["builtin"] = o.Task, ["zero"] = o.Zero });
+        var trainJson = new JsonObject
+        {
+            ["name"] = "sft", ["model"] = modelPath, ["data"] = new JsonObject { [o.Task] = new JsonObject { ["path"] = dataDir } },
+            ["seed"] = o.Seed, ["steps"] = o.ResolvedSftSteps, ["batch_size"] = 16, ["seq_len"] = 160, ["lr"] = 3e-3, ["warmup_steps"] = 20,
+            ["min_lr_ratio"] = 0.05, ["bias_update_speed"] = 0.001, ["eval_every"] = 100, ["checkpoint_every"] = 1000, ["keep_checkpoints"] = 1, ["plot_every"] = 100,
+        };
+        var trainConfig = trainJson.Deserialize<TrainConfig>()!;
+        trainConfig.Validate();
+        say($"1/4 supervised cold start: {o.ResolvedSftSteps} steps on {(o.Zero ? "plain answers (--zero)" : "<think> traces")}");
+        string sftModel;
+        using (var trainer = new Trainer(trainConfig, trainJson, runDir, sftDir))
+        {
+            var summary = trainer.Run(RunCheckpoints.Latest(sftDir) is not null, p => { if (p.Step % 50 == 0) say($"   sft step {p.Step}/{p.TotalSteps} loss {p.Loss:F3}"); });
+            sftModel = summary.LastCheckpoint ?? RunCheckpoints.Latest(sftDir)!;
+        }
+
+        // 2. Held-out evaluation of the SFT model.
+        var test = TaskEvaluator.TestProblems(task, o.TestProblems, o.Seed + 1_000_003, sftPrompts);
+        say($"2/4 evaluating the SFT model on {test.Count} held-out problems");
+        TaskEvaluator.Result before;
+        using (var model = ModelIO.Load(sftModel)) before = TaskEvaluator.Evaluate(model, task, test, maxNew);
+
+        // 3. GRPO from the SFT model.
+        var grpoJson = new JsonObject
+        {
+            ["name"] = "grpo", ["init_from"] = sftModel, ["task"] = o.Task, ["difficulty"] = o.Difficulty, ["seed"] = o.Seed,
+            ["steps"] = o.ResolvedGrpoSteps, ["prompts_per_step"] = 8, ["group_size"] = 8, ["max_new_tokens"] = maxNew,
+            ["lr"] = 1e-4, ["eval_every"] = Math.Max(10, o.ResolvedGrpoSteps / 4), ["eval_problems"] = 200, ["checkpoint_every"] = 50,
+        };
+        var grpoConfig = grpoJson.Deserialize<GrpoConfig>()!;
+        grpoConfig.Validate();
+        var grpoDir = Path.Combine(runDir, "grpo");
+        say($"3/4 GRPO: {o.ResolvedGrpoSteps} steps, {grpoConfig.PromptsPerStep} prompts x {grpoConfig.GroupSize} samples");
+        string grpoModel;
+        using (var grpo = new GrpoTrainer(grpoConfig, grpoJson, runDir, grpoDir))
+        {
+            var summary = grpo.Run(RunCheckpoints.Latest(grpoDir) is not null, line => say("   grpo " + line));
+            grpoModel = summary.LastCheckpoint ?? RunCheckpoints.Latest(grpoDir)!;
+        }
+
+        // 4. Held-out evaluation after RL, and the report.
+        say("4/4 evaluating the GRPO model");
+        TaskEvaluator.Result after;
+        using (var model = ModelIO.Load(grpoModel)) after = TaskEvaluator.Evaluate(model, task, test, maxNew);
+        var seconds = (DateTime.UtcNow - started).TotalSeconds;
+        var result = new JsonObject
+        {
+            ["task"] = o.Task, ["difficulty"] = o.Difficulty, ["seed"] = o.Seed, ["zero"] = o.Zero, ["n_test"] = test.Count,
+            ["pass1_before"] = before.Pass1, ["pass1_after"] = after.Pass1,
+            ["ci95_before"] = new JsonArray(before.Low, before.High), ["ci95_after"] = new JsonArray(after.Low, after.High),
+            ["format_before"] = before.FormatRate, ["format_after"] = after.FormatRate,
+            ["length_before"] = before.MeanLength, ["length_after"] = after.MeanLength,
+            ["improved_beyond_intervals"] = after.Low > before.High,
+            ["sft_steps"] = o.ResolvedSftSteps, ["grpo_steps"] = o.ResolvedGrpoSteps, ["seconds"] = Math.Round(seconds, 1),
+            ["sft_model"] = Path.GetRelativePath(runDir, sftModel), ["grpo_model"] = Path.GetRelativePath(runDir, grpoModel),
+        };
+        AtomicFile.WriteAllText(Path.Combine(runDir, "result.json"), result.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        AtomicFile.WriteAllText(Path.Combine(runDir, "report.md"), Report(o, before, after, seconds));
+        Manifest.Write(runDir, [modelPath], o.Seed);
+        return result;
+    }
+
+    private static string Report(ReproduceOptions o, TaskEvaluator.Result before, TaskEvaluator.Result after, double seconds)
+    {
+        string P(double v) => v.ToString("P1", CultureInfo.InvariantCulture);
+        var text = new StringBuilder();
+        text.AppendLine($"# R1-Zero in miniature: {o.Task} (difficulty {o.Difficulty}, seed {o.Seed})");
+        text.AppendLine();
+        text.AppendLine($"A DeepSeek-V3-style MoE model (MLA, 1 shared + 8 routed experts, top-2 of 4 groups) was trained with");
+        text.AppendLine($"{(o.Zero ? "plain problems and answers (`--zero`)" : "cold-start SFT on `<think>` traces")} for {o.ResolvedSftSteps} steps, then with GRPO for {o.ResolvedGrpoSteps} steps");
+        text.AppendLine($"(rule-based rewards: correctness 1.0, format 0.2; 8 prompts x 8 samples per step). Run time {seconds / 60:F1} minutes.");
+        text.AppendLine();
+        text.AppendLine($"| held-out ({before.N} problems, greedy) | pass@1 | 95% interval | format rate | mean length |");
+        text.AppendLine("| --- | --- | --- | --- | --- |");
+        text.AppendLine($"| before RL (SFT) | {P(before.Pass1)} | [{P(before.Low)}, {P(before.High)}] | {P(before.FormatRate)} | {before.MeanLength:F1} |");
+        text.AppendLine($"| after GRPO | {P(after.Pass1)} | [{P(after.Low)}, {P(after.High)}] | {P(after.FormatRate)} | {after.MeanLength:F1} |");
+        text.AppendLine();
+        text.AppendLine(after.Low > before.High
+            ? "GRPO improved held-out pass@1 by more than both 95% intervals."
+            : "The improvement is not outside both 95% intervals in this run.");
+        text.AppendLine();
+        text.AppendLine("## Plots");
+        foreach (var (file, caption) in new[] { ("grpo/plots/reward.png", "GRPO: reward, sample accuracy, format rate and held-out pass@1"), ("grpo/plots/length.png", "GRPO: response length"),
+            ("grpo/plots/kl.png", "GRPO: KL to the SFT model"), ("grpo/plots/clip_and_spread.png", "GRPO: clip fraction and zero-spread groups"),
+            ("sft/plots/loss.png", "SFT: training and validation loss"), ("sft/plots/expert_load.png", "SFT: expert load") })
+            text.AppendLine($"![{caption}]({file})");
+        text.AppendLine();
+        text.AppendLine("Figures for machines: `result.json`. Inputs and outputs with sha256: `manifest.json`.");
+        return text.ToString();
+    }
+}

@@ -1,0 +1,83 @@
+using System.Text.RegularExpressions;
+using R1Sharp.Training.Tasks;
+
+namespace R1Sharp.Training.Rl;
+
+/// A completion split into its reasoning and answer, as far as its tags allow.
+public sealed record ParsedCompletion(string? Reasoning, string? Answer, bool WellFormed)
+{
+    private static readonly Regex Full = new(@"^<think>(?<think>(?:(?!<think>|</think>).)+)</think><answer>(?<answer>(?:(?!<answer>|</answer>).)*)</answer>$", RegexOptions.Singleline | RegexOptions.Compiled);
+    private static readonly Regex Opened = new(@"^(?<think>(?:(?!<think>|</think>).)+)</think><answer>(?<answer>(?:(?!<answer>|</answer>).)*)</answer>$", RegexOptions.Singleline | RegexOptions.Compiled);
+    private static readonly Regex AnswerTag = new(@"<answer>(?<answer>(?:(?!<answer>|</answer>).)*)</answer>", RegexOptions.Singleline | RegexOptions.Compiled);
+
+    /// `thinkOpenedByPrompt`: the prompt already ends with <think>, so the completion must only close it
+    /// (a second <think> would let the format reward be earned twice).
+    public static ParsedCompletion Parse(string completion, bool thinkOpenedByPrompt = false)
+    {
+        var match = (thinkOpenedByPrompt ? Opened : Full).Match(completion);
+        if (match.Success) return new ParsedCompletion(match.Groups["think"].Value, match.Groups["answer"].Value, true);
+        var answers = AnswerTag.Matches(completion);
+        return new ParsedCompletion(null, answers.Count == 1 ? answers[0].Groups["answer"].Value : null, false);
+    }
+}
+
+/// A rule-based reward; null means the function abstains for this completion.
+public interface IRewardFunction
+{
+    string Name { get; }
+    double? Score(TaskProblem problem, string completion, int completionTokens, bool truncated);
+}
+
+/// 1 when the completion is exactly `<think>…</think><answer>…</answer>` with a non-empty answer.
+public sealed class FormatReward(bool thinkOpenedByPrompt = false) : IRewardFunction
+{
+    public string Name => "format";
+
+    public double? Score(TaskProblem problem, string completion, int completionTokens, bool truncated)
+    {
+        var parsed = ParsedCompletion.Parse(completion, thinkOpenedByPrompt);
+        return parsed.WellFormed && !string.IsNullOrWhiteSpace(parsed.Answer) ? 1 : 0;
+    }
+}
+
+/// 1 when the tagged answer passes the task's verifier. Guards: an empty answer, an answer copied
+/// from the prompt, or (countdown) a bare number scores 0.
+public sealed class CorrectnessReward(IVerifiableTask task, bool thinkOpenedByPrompt = false) : IRewardFunction
+{
+    public string Name => "correctness";
+
+    public double? Score(TaskProblem problem, string completion, int completionTokens, bool truncated)
+    {
+        var answer = ParsedCompletion.Parse(completion, thinkOpenedByPrompt).Answer?.Trim();
+        if (string.IsNullOrEmpty(answer)) return 0;
+        if (problem.Prompt.Contains(answer) && (task is CountdownTask || answer.Length > 12)) return 0;
+        if (task is CountdownTask && !answer.Any(c => c is '+' or '-' or '*' or '/')) return 0;
+        return task.Verify(problem, answer) ? 1 : 0;
+    }
+}
+
+/// DAPO's soft overlong penalty: 0 up to (max - buffer) tokens, then falling linearly to -1 at max.
+public sealed class LengthPenalty(int maxTokens, int buffer) : IRewardFunction
+{
+    public string Name => "length";
+
+    public double? Score(TaskProblem problem, string completion, int completionTokens, bool truncated)
+    {
+        var start = maxTokens - buffer;
+        if (truncated) return -1;
+        return completionTokens <= start ? 0 : -Math.Min(1.0, (double)(completionTokens - start) / Math.Max(1, buffer));
+    }
+}
+
+/// Weighted sum of the functions that did not abstain.
+public sealed class RewardSet(IReadOnlyList<(IRewardFunction Function, double Weight)> functions)
+{
+    public IReadOnlyList<(IRewardFunction Function, double Weight)> Functions => functions;
+
+    public (double Total, Dictionary<string, double?> Parts) Score(TaskProblem problem, string completion, int tokens, bool truncated)
+    {
+        var parts = functions.ToDictionary(f => f.Function.Name, f => f.Function.Score(problem, completion, tokens, truncated));
+        var total = functions.Sum(f => parts[f.Function.Name] is { } v ? v * f.Weight : 0);
+        return (total, parts);
+    }
+}
