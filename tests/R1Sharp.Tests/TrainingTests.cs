@@ -83,6 +83,29 @@ public class TrainingTests
     }
 
     [Fact]
+    public void EveryObjectiveTermAndBf16MatmulsTrainTogether()
+    {
+        var (config, dir) = Setup(c =>
+        {
+            c["precision"] = "bf16"; c["mtp_weight"] = 0.3; c["contrastive_weight"] = 0.1; c["renormalize_experts"] = true;
+            c["augment"] = new JsonObject { ["replace"] = 0.1, ["span_mask"] = 0.1 };
+            c["stages"] = new JsonArray(
+                new JsonObject { ["name"] = "short", ["steps"] = 2, ["seq_len"] = 24 },
+                new JsonObject { ["name"] = "long", ["steps"] = 2, ["seq_len"] = 48, ["lr_scale"] = 0.5 });
+        });
+        var modelPath = Path.Combine(dir, "model.json");
+        var model = JsonNode.Parse(File.ReadAllText(modelPath))!.AsObject();
+        model["num_nextn_predict_layers"] = 1;
+        File.WriteAllText(modelPath, model.ToJsonString());
+        var run = Path.Combine(dir, "run");
+        Train(config, run);
+        var lines = TrainLines(run);
+        Assert.Equal(["short", "short", "long", "long"], lines.Select(l => (string)l["stage"]!));
+        Assert.All(lines, l => Assert.True((double)l["mtp"]! > 0 && (double)l["contrastive"]! > 0 && (double)l["aux"]! > 0));
+        Assert.True((double)lines[2]["lr"]! < (double)lines[1]["lr"]!);
+    }
+
+    [Fact]
     public void MaskedTokensGetNoGradient()
     {
         var logits = randn([1, 6, 10], requires_grad: true);
