@@ -9,9 +9,12 @@ namespace R1Sharp.Tests;
 /// The `r1sharp` executable, run as a user would: exit codes, stdout and stderr.
 public class CliTests
 {
-    public static (int Code, string Stdout, string Stderr) Run(params string[] args)
+    public static (int Code, string Stdout, string Stderr) Run(params string[] args) => RunIn(null, args);
+
+    public static (int Code, string Stdout, string Stderr) RunIn(string? workingDirectory, params string[] args)
     {
         var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        if (workingDirectory is not null) start.WorkingDirectory = workingDirectory;
         start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "r1sharp.dll"));
         foreach (var a in args) start.ArgumentList.Add(a);
         using var process = Process.Start(start)!;
@@ -166,9 +169,26 @@ public class CliTests
     }
 
     [Fact]
+    public void ReproduceWritesItsReportFromAnyDirectory()
+    {
+        var dir = TestPaths.TempDir();
+        var result = RunIn(dir, "reproduce", "--quick", "--n-test", "20", "--sft-steps", "10", "--grpo-steps", "2");
+        Assert.True(result.Code == 0, result.Stderr);
+        var run = Path.Combine(dir, "runs", "reproduce");
+        var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(run, "result.json"))).RootElement;
+        foreach (var key in new[] { "pass1_before", "pass1_after", "ci95_before", "ci95_after", "n_test", "seconds" })
+            Assert.True(json.TryGetProperty(key, out _), key);
+        Assert.Equal(20, json.GetProperty("n_test").GetInt32());
+        var report = File.ReadAllText(Path.Combine(run, "report.md"));
+        Assert.Contains("| before RL (SFT) |", report);
+        Assert.True(File.Exists(Path.Combine(run, "grpo", "plots", "reward.png")));
+        Assert.True(File.Exists(Path.Combine(run, "manifest.json")));
+    }
+
+    [Fact]
     public void EveryCommandHasHelp()
     {
-        foreach (var command in new[] { "init", "inspect", "logits", "generate", "quantize", "prepare", "train", "eval", "bench" })
+        foreach (var command in new[] { "init", "inspect", "logits", "generate", "quantize", "prepare", "train", "eval", "grpo", "eval-task", "reproduce", "bench" })
         {
             var result = Run(command, "--help");
             Assert.Equal(0, result.Code);

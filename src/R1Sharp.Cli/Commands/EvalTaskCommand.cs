@@ -15,21 +15,23 @@ public static class EvalTaskCommand
         task.AcceptOnlyFromAmong("arithmetic", "countdown");
         var difficulty = new Option<int>("--difficulty") { DefaultValueFactory = _ => 3 };
         var n = new Option<int>("--n") { DefaultValueFactory = _ => 500 };
-        var k = new Option<int>("--k") { Description = "samples for pass@k (1: greedy pass@1 only)", DefaultValueFactory = _ => 1 };
-        var temperature = new Option<double>("--temperature") { DefaultValueFactory = _ => 1.0 };
+        var k = new Option<int>("--k") { Description = "samples per problem (pass@1 is their mean correctness; pass@k any correct)", DefaultValueFactory = _ => 4 };
+        var temperature = new Option<double>("--temperature") { DefaultValueFactory = _ => 0.6 };
+        var topP = new Option<double>("--top-p") { DefaultValueFactory = _ => 0.95 };
         var seed = new Option<int>("--seed") { Description = "seed of the held-out problems (reproduce uses seed + 1000003)", DefaultValueFactory = _ => 1_000_003 };
         var maxNew = new Option<int>("--max-new-tokens") { DefaultValueFactory = _ => 112 };
-        var command = new Command("eval-task", "pass@1 (greedy) and pass@k on generated held-out problems, with a 95% interval (JSON).") { dir, task, difficulty, n, k, temperature, seed, maxNew };
+        var command = new Command("eval-task", "pass@1 (mean of k samples at T 0.6, top-p 0.95, as R1 reports), greedy accuracy and pass@k on generated held-out problems, with a 95% interval (JSON).") { dir, task, difficulty, n, k, temperature, topP, seed, maxNew };
         command.SetAction(parse => CommandRunner.Guard(() =>
         {
             if (parse.GetValue(n) < 1 || parse.GetValue(k) < 1) throw new R1SharpException("--n and --k must be >= 1");
             var verifiable = VerifiableTasks.Create(parse.GetValue(task)!, parse.GetValue(difficulty));
             using var model = ModelIO.Load(parse.GetValue(dir)!);
             var problems = TaskEvaluator.TestProblems(verifiable, parse.GetValue(n), parse.GetValue(seed));
-            var r = TaskEvaluator.Evaluate(model, verifiable, problems, parse.GetValue(maxNew), parse.GetValue(k), parse.GetValue(temperature), parse.GetValue(seed));
+            var r = TaskEvaluator.Evaluate(model, verifiable, problems, parse.GetValue(maxNew),
+                new TaskEvaluator.Protocol(parse.GetValue(k), parse.GetValue(temperature), parse.GetValue(topP), parse.GetValue(seed)));
             Console.Out.WriteLine(JsonSerializer.Serialize(new
             {
-                task = parse.GetValue(task), n = r.N, pass1 = r.Pass1, ci95 = new[] { r.Low, r.High }, k = r.K, pass_at_k = r.PassK,
+                task = parse.GetValue(task), n = r.N, pass1 = r.Pass1, ci95 = new[] { r.Low, r.High }, greedy = r.Greedy, k = r.K, pass_at_k = r.PassK,
                 format_rate = r.FormatRate, mean_length = r.MeanLength, seconds = Math.Round(r.Seconds, 1),
             }));
             return 0;

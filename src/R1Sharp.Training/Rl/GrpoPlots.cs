@@ -18,7 +18,7 @@ public static class GrpoPlots
         List<double> Y(List<JsonObject> ls, string key) => ls.Select(l => MetricsHistory.Num(l[key]!)).ToList();
         TrainingPlots.Line(Path.Combine(dir, "reward.png"), "Mean reward and training accuracy", "value",
             ("mean reward", X(train), Smooth(Y(train, "reward"))), ("accuracy (samples)", X(train), Smooth(Y(train, "accuracy"))),
-            ("format rate", X(train), Smooth(Y(train, "format"))), ("held-out pass@1 (greedy)", X(eval), Y(eval, "eval_pass1")));
+            ("format rate", X(train), Smooth(Y(train, "format"))), ("held-out pass@1 (T 0.6)", X(eval), Y(eval, "eval_pass1")), ("held-out greedy", X(eval), Y(eval, "eval_greedy")));
         TrainingPlots.Line(Path.Combine(dir, "length.png"), "Response length (tokens)", "tokens", ("mean length", X(train), Smooth(Y(train, "length"))));
         TrainingPlots.Line(Path.Combine(dir, "kl.png"), "KL to the reference (k3)", "KL", ("KL", X(train), Y(train, "kl")));
         TrainingPlots.Line(Path.Combine(dir, "clip_and_spread.png"), "Clip fraction and groups with zero reward spread", "fraction",

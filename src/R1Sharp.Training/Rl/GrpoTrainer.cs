@@ -171,10 +171,10 @@ public sealed class GrpoTrainer : IDisposable
 
     private TaskEvaluator.Result LogEval(int step, List<TaskProblem> problems)
     {
-        var result = TaskEvaluator.Evaluate(_policy, _task, problems, _config.MaxNewTokens);
+        var result = TaskEvaluator.Evaluate(_policy, _task, problems, _config.MaxNewTokens, new TaskEvaluator.Protocol(Samples: 2, Seed: _config.Seed));
         Log(new JsonObject
         {
-            ["step"] = step, ["eval_pass1"] = result.Pass1, ["eval_low"] = result.Low, ["eval_high"] = result.High,
+            ["step"] = step, ["eval_pass1"] = result.Pass1, ["eval_low"] = result.Low, ["eval_high"] = result.High, ["eval_greedy"] = result.Greedy,
             ["eval_format"] = result.FormatRate, ["eval_length"] = result.MeanLength, ["eval_n"] = result.N,
         });
         return result;

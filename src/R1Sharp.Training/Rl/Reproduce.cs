@@ -26,8 +26,8 @@ public sealed record ReproduceOptions
     public int? SftSteps { get; init; }
     public int? GrpoSteps { get; init; }
 
-    public int ResolvedSftSteps => SftSteps ?? (Quick ? 120 : 400);
-    public int ResolvedGrpoSteps => GrpoSteps ?? (Quick ? 20 : 120);
+    public int ResolvedSftSteps => SftSteps ?? (Quick ? 150 : 1000);
+    public int ResolvedGrpoSteps => GrpoSteps ?? (Quick ? 20 : 450);
 }
 
 public static class Reproduce
@@ -90,13 +90,14 @@ public static class Reproduce
         var test = TaskEvaluator.TestProblems(task, o.TestProblems, o.Seed + 1_000_003, sftPrompts);
         say($"2/4 evaluating the SFT model on {test.Count} held-out problems");
         TaskEvaluator.Result before;
-        using (var model = ModelIO.Load(sftModel)) before = TaskEvaluator.Evaluate(model, task, test, maxNew);
+        var protocol = new TaskEvaluator.Protocol(Seed: o.Seed);
+        using (var model = ModelIO.Load(sftModel)) before = TaskEvaluator.Evaluate(model, task, test, maxNew, protocol);
 
         // 3. GRPO from the SFT model.
         var grpoJson = new JsonObject
         {
             ["name"] = "grpo", ["init_from"] = sftModel, ["task"] = o.Task, ["difficulty"] = o.Difficulty, ["seed"] = o.Seed,
-            ["steps"] = o.ResolvedGrpoSteps, ["prompts_per_step"] = 8, ["group_size"] = 8, ["max_new_tokens"] = maxNew,
+            ["steps"] = o.ResolvedGrpoSteps, ["prompts_per_step"] = 12, ["group_size"] = 8, ["max_new_tokens"] = maxNew,
             ["lr"] = 1e-4, ["eval_every"] = Math.Max(10, o.ResolvedGrpoSteps / 4), ["eval_problems"] = 200, ["checkpoint_every"] = 50,
         };
         var grpoConfig = grpoJson.Deserialize<GrpoConfig>()!;
@@ -113,13 +114,16 @@ public static class Reproduce
         // 4. Held-out evaluation after RL, and the report.
         say("4/4 evaluating the GRPO model");
         TaskEvaluator.Result after;
-        using (var model = ModelIO.Load(grpoModel)) after = TaskEvaluator.Evaluate(model, task, test, maxNew);
+        using (var model = ModelIO.Load(grpoModel)) after = TaskEvaluator.Evaluate(model, task, test, maxNew, protocol);
         var seconds = (DateTime.UtcNow - started).TotalSeconds;
         var result = new JsonObject
         {
             ["task"] = o.Task, ["difficulty"] = o.Difficulty, ["seed"] = o.Seed, ["zero"] = o.Zero, ["n_test"] = test.Count,
             ["pass1_before"] = before.Pass1, ["pass1_after"] = after.Pass1,
             ["ci95_before"] = new JsonArray(before.Low, before.High), ["ci95_after"] = new JsonArray(after.Low, after.High),
+            ["greedy_before"] = before.Greedy, ["greedy_after"] = after.Greedy,
+            ["pass_at_4_before"] = before.PassK, ["pass_at_4_after"] = after.PassK,
+            ["eval_protocol"] = "pass@1 = mean correctness of 4 samples per problem at temperature 0.6, top-p 0.95 (as DeepSeek-R1 reports); 95% interval over problems",
             ["format_before"] = before.FormatRate, ["format_after"] = after.FormatRate,
             ["length_before"] = before.MeanLength, ["length_after"] = after.MeanLength,
             ["improved_beyond_intervals"] = after.Low > before.High,
@@ -140,12 +144,15 @@ public static class Reproduce
         text.AppendLine();
         text.AppendLine($"A DeepSeek-V3-style MoE model (MLA, 1 shared + 8 routed experts, top-2 of 4 groups) was trained with");
         text.AppendLine($"{(o.Zero ? "plain problems and answers (`--zero`)" : "cold-start SFT on `<think>` traces")} for {o.ResolvedSftSteps} steps, then with GRPO for {o.ResolvedGrpoSteps} steps");
-        text.AppendLine($"(rule-based rewards: correctness 1.0, format 0.2; 8 prompts x 8 samples per step). Run time {seconds / 60:F1} minutes.");
+        text.AppendLine($"(rule-based rewards: correctness 1.0, format 0.2; 12 prompts x 8 samples per step). Run time {seconds / 60:F1} minutes.");
         text.AppendLine();
-        text.AppendLine($"| held-out ({before.N} problems, greedy) | pass@1 | 95% interval | format rate | mean length |");
-        text.AppendLine("| --- | --- | --- | --- | --- |");
-        text.AppendLine($"| before RL (SFT) | {P(before.Pass1)} | [{P(before.Low)}, {P(before.High)}] | {P(before.FormatRate)} | {before.MeanLength:F1} |");
-        text.AppendLine($"| after GRPO | {P(after.Pass1)} | [{P(after.Low)}, {P(after.High)}] | {P(after.FormatRate)} | {after.MeanLength:F1} |");
+        text.AppendLine($"pass@1 is DeepSeek-R1's protocol: the mean correctness of 4 samples per problem at temperature 0.6 and");
+        text.AppendLine($"top-p 0.95, on {before.N} held-out problems never seen in training; the interval is a 95% interval over problems.");
+        text.AppendLine();
+        text.AppendLine("| model | pass@1 | 95% interval | greedy | pass@4 | format rate | mean length |");
+        text.AppendLine("| --- | --- | --- | --- | --- | --- | --- |");
+        text.AppendLine($"| before RL (SFT) | {P(before.Pass1)} | [{P(before.Low)}, {P(before.High)}] | {P(before.Greedy)} | {P(before.PassK)} | {P(before.FormatRate)} | {before.MeanLength:F1} |");
+        text.AppendLine($"| after GRPO | {P(after.Pass1)} | [{P(after.Low)}, {P(after.High)}] | {P(after.Greedy)} | {P(after.PassK)} | {P(after.FormatRate)} | {after.MeanLength:F1} |");
         text.AppendLine();
         text.AppendLine(after.Low > before.High
             ? "GRPO improved held-out pass@1 by more than both 95% intervals."

@@ -6,11 +6,15 @@ using R1Sharp.Training.Tasks;
 
 namespace R1Sharp.Training.Rl;
 
-/// pass@1 (greedy) and pass@k (k samples at a temperature) on held-out problems, with 95% intervals.
+/// Held-out evaluation as the DeepSeek-R1 paper reports it: pass@1 is the mean correctness of k
+/// samples per problem at temperature 0.6 and top-p 0.95, with a 95% interval over problems; greedy
+/// accuracy and pass@k (any of the k samples correct) are reported beside it.
 public static class TaskEvaluator
 {
-    public sealed record Result(int N, int Correct, double Pass1, double Low, double High, double FormatRate, double MeanLength,
-        int K, double PassK, double Seconds);
+    public sealed record Protocol(int Samples = 4, double Temperature = 0.6, double TopP = 0.95, int Seed = 0);
+
+    public sealed record Result(int N, double Pass1, double Low, double High, double Greedy, double PassK, int K,
+        double FormatRate, double MeanLength, double Seconds);
 
     /// Held-out problems: drawn from their own seed and never equal to a prompt in `exclude`.
     public static List<TaskProblem> TestProblems(IVerifiableTask task, int n, int seed, IReadOnlySet<string>? exclude = null)
@@ -29,39 +33,57 @@ public static class TaskEvaluator
 
     public static long[] Prompt(TaskProblem p) => Document.Prompt(p.Prompt).Select(t => (long)t).ToArray();
 
-    public static Result Evaluate(CausalLM model, IVerifiableTask task, IReadOnlyList<TaskProblem> problems, int maxNewTokens,
-        int k = 1, double temperature = 1.0, int seed = 0, int batch = 128)
+    public static Result Evaluate(CausalLM model, IVerifiableTask task, IReadOnlyList<TaskProblem> problems, int maxNewTokens, Protocol? protocol = null, int batch = 128)
     {
+        protocol ??= new Protocol();
+        if (protocol.Samples < 1) throw new R1SharpException("evaluation needs at least one sample per problem");
         var watch = System.Diagnostics.Stopwatch.StartNew();
         var correctness = new CorrectnessReward(task);
         var format = new FormatReward();
-        int correct = 0, formatted = 0, anyCorrect = 0;
+        var perProblem = new List<double>();
+        int greedyCorrect = 0, anyCorrect = 0, formatted = 0, completions = 0;
         double length = 0;
         foreach (var chunk in problems.Chunk(batch))
         {
             var prompts = chunk.Select(Prompt).ToList();
+            bool Correct(TaskProblem p, BatchCompletion c) => correctness.Score(p, ByteTokenizer.Instance.Decode(c.Tokens), c.Tokens.Length, c.Truncated) == 1;
             var greedy = BatchGenerator.Generate(model, prompts, SamplingOptions.GreedyDecoding(maxNewTokens) with { StopTokenIds = [ByteTokenizer.Eos] }, ByteTokenizer.Pad);
-            var sampledCorrect = new bool[chunk.Length];
-            for (int i = 0; i < chunk.Length; i++)
+            greedyCorrect += chunk.Where((p, i) => Correct(p, greedy[i])).Count();
+            var hits = new int[chunk.Length];
+            for (int s = 0; s < protocol.Samples; s++)
             {
-                var text = ByteTokenizer.Instance.Decode(greedy[i].Tokens);
-                var ok = correctness.Score(chunk[i], text, greedy[i].Tokens.Length, greedy[i].Truncated) == 1;
-                correct += ok ? 1 : 0;
-                sampledCorrect[i] = ok;
-                formatted += format.Score(chunk[i], text, 0, false) == 1 ? 1 : 0;
-                length += greedy[i].Tokens.Length;
-            }
-            for (int sample = 1; sample < k; sample++)
-            {
-                var options = new SamplingOptions { Temperature = temperature, MaxNewTokens = maxNewTokens, Seed = seed * 1000 + sample, StopTokenIds = [ByteTokenizer.Eos] };
+                var options = new SamplingOptions
+                {
+                    Temperature = protocol.Temperature, TopP = protocol.TopP, MaxNewTokens = maxNewTokens,
+                    Seed = protocol.Seed * 7919 + s + 1, StopTokenIds = [ByteTokenizer.Eos],
+                };
                 var sampled = BatchGenerator.Generate(model, prompts, options, ByteTokenizer.Pad);
                 for (int i = 0; i < chunk.Length; i++)
-                    sampledCorrect[i] |= correctness.Score(chunk[i], ByteTokenizer.Instance.Decode(sampled[i].Tokens), sampled[i].Tokens.Length, sampled[i].Truncated) == 1;
+                {
+                    hits[i] += Correct(chunk[i], sampled[i]) ? 1 : 0;
+                    formatted += format.Score(chunk[i], ByteTokenizer.Instance.Decode(sampled[i].Tokens), 0, false) == 1 ? 1 : 0;
+                    length += sampled[i].Tokens.Length;
+                    completions++;
+                }
             }
-            anyCorrect += sampledCorrect.Count(c => c);
+            perProblem.AddRange(hits.Select(h => (double)h / protocol.Samples));
+            anyCorrect += hits.Count(h => h > 0);
         }
-        var (low, high) = GrpoMath.Wilson(correct, problems.Count);
-        return new Result(problems.Count, correct, (double)correct / problems.Count, low, high, (double)formatted / problems.Count,
-            length / problems.Count, k, (double)anyCorrect / problems.Count, watch.Elapsed.TotalSeconds);
+        var n = problems.Count;
+        var pass1 = perProblem.Average();
+        var (low, high) = protocol.Samples == 1
+            ? GrpoMath.Wilson((int)Math.Round(pass1 * n), n)
+            : NormalInterval(perProblem);
+        return new Result(n, pass1, low, high, (double)greedyCorrect / n, (double)anyCorrect / n, protocol.Samples,
+            (double)formatted / completions, length / completions, watch.Elapsed.TotalSeconds);
+    }
+
+    /// mean +- 1.96 standard errors of per-problem scores, clipped to [0, 1].
+    private static (double Low, double High) NormalInterval(List<double> values)
+    {
+        var mean = values.Average();
+        var variance = values.Sum(v => (v - mean) * (v - mean)) / Math.Max(1, values.Count - 1);
+        var half = 1.959964 * Math.Sqrt(variance / values.Count);
+        return (Math.Max(0, mean - half), Math.Min(1, mean + half));
     }
 }
