@@ -57,7 +57,7 @@ public class TrainingTests
         Assert.Equal(8, a.Count);
         Assert.Equal(a.Select(l => (int)l["step"]!), b.Select(l => (int)l["step"]!));
         for (int i = 0; i < a.Count; i++)
-            Assert.Equal((double)a[i]["loss"]!, (double)b[i]["loss"]!, 6);
+            Assert.Equal((double)a[i]["loss"]!, (double)b[i]["loss"]!, 4);   // equal up to float reduction order (parallel tests share libtorch threads)
         Assert.Equal(["step-000003", "step-000004", "step-000008"], RunCheckpoints.Completed(resumed).Select(Path.GetFileName));
     }
 
