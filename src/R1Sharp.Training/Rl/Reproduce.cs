@@ -50,6 +50,7 @@ public static class Reproduce
     public static JsonObject Run(ReproduceOptions o, string runDir, Action<string> say)
     {
         Directory.CreateDirectory(runDir);
+        StartOrContinue(o, runDir, say);
         var started = DateTime.UtcNow;
         var task = VerifiableTasks.Create(o.Task, o.Difficulty);
         var maxNew = o.Task == "countdown" ? 112 : 96;
@@ -134,6 +135,20 @@ public static class Reproduce
         AtomicFile.WriteAllText(Path.Combine(runDir, "report.md"), Report(o, before, after, seconds));
         Manifest.Write(runDir, [modelPath], o.Seed);
         return result;
+    }
+
+    /// The same options continue an interrupted run; different ones start the folder afresh.
+    private static void StartOrContinue(ReproduceOptions o, string runDir, Action<string> say)
+    {
+        var path = Path.Combine(runDir, "reproduce_options.json");
+        var options = JsonSerializer.Serialize(o with { SftSteps = o.ResolvedSftSteps, GrpoSteps = o.ResolvedGrpoSteps });
+        if (File.Exists(path) && File.ReadAllText(path) != options)
+        {
+            say($"{runDir} holds a run with other options: starting afresh");
+            foreach (var sub in new[] { "sft", "grpo", "data" })
+                if (Directory.Exists(Path.Combine(runDir, sub))) Directory.Delete(Path.Combine(runDir, sub), true);
+        }
+        AtomicFile.WriteAllText(path, options);
     }
 
     private static string Report(ReproduceOptions o, TaskEvaluator.Result before, TaskEvaluator.Result after, double seconds)
