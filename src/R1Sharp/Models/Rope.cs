@@ -2,7 +2,7 @@ using static TorchSharp.torch;
 
 namespace R1Sharp.Models;
 
-/// Rotary position embeddings: frequencies (with YaRN), cos/sin tables, and the two pairings.
+/// Rotary position embeddings: frequencies (with YaRN), cos/sin tables, and DeepSeek's pairing.
 public static class Rope
 {
     /// Plain inverse frequencies 1 / theta^(2i/d), in float32 as the reference computes them.
@@ -51,17 +51,5 @@ public static class Rope
         var odd = pairs.select(-1, 1);
         var rotated = stack([even * cos - odd * sin, even * sin + odd * cos], -1);
         return rotated.reshape(shape).to_type(x.dtype).MoveToOuterDisposeScope();
-    }
-
-    /// Llama/Qwen pairing: rotates the halves (x[i], x[i + d/2]).
-    public static Tensor ApplyHalves(Tensor x, Tensor cos, Tensor sin)
-    {
-        using var scope = NewDisposeScope();
-        var x32 = x.to_type(ScalarType.Float32);
-        var half = x.shape[^1] / 2;
-        var first = x32.narrow(-1, 0, half);
-        var second = x32.narrow(-1, half, half);
-        var rotated = cat([first * cos - second * sin, second * cos + first * sin], -1);
-        return rotated.to_type(x.dtype).MoveToOuterDisposeScope();
     }
 }
