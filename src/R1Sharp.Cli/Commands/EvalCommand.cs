@@ -3,7 +3,6 @@ using System.Text.Json;
 using R1Sharp.Checkpoints;
 using R1Sharp.Training.Data;
 using R1Sharp.Training.Training;
-using static TorchSharp.torch;
 
 namespace R1Sharp.Cli.Commands;
 
@@ -24,18 +23,7 @@ public static class EvalCommand
             using var dataset = TokenDataset.Open(parse.GetValue(data)!, parse.GetValue(split)!);
             var length = parse.GetValue(seqLen);
             if (length < 1 || length + 1 > model.Config.MaxPositionEmbeddings) throw new R1SharpException($"--seq-len must be in 1..{model.Config.MaxPositionEmbeddings - 1}");
-            double sum = 0, count = 0;
-            using (no_grad())
-                foreach (var (tokens, mask) in dataset.Sequential(8, length + 1, parse.GetValue(batches)))
-                {
-                    using var scope = NewDisposeScope();
-                    if (tokens.max().item<long>() >= model.Config.VocabSize) throw new R1SharpException("the data has token ids outside the model's vocabulary");
-                    var m = mask.narrow(1, 1, length).to_type(ScalarType.Float32);
-                    var loss = Trainer.MaskedCrossEntropy(model.Forward(tokens.narrow(1, 0, length)), tokens.narrow(1, 1, length), m);
-                    var n = m.sum().item<float>();
-                    sum += loss.item<float>() * n;
-                    count += n;
-                }
+            var (sum, count) = Trainer.LossOver(model, dataset, 8, length, parse.GetValue(batches));
             if (count == 0) throw new R1SharpException("no evaluation tokens (the split is shorter than --seq-len + 1 or has no loss tokens)");
             Console.Out.WriteLine(JsonSerializer.Serialize(new { loss = sum / count, perplexity = Math.Exp(sum / count), tokens = (long)count }));
             return 0;

@@ -59,18 +59,8 @@ public sealed class TokenDataset : IDisposable
     }
 
     /// A batch of `rows` windows of `length` tokens at seeded random starts: ([rows, length] int64, [rows, length] uint8).
-    public (Tensor Tokens, Tensor Mask) Sample(int rows, int length, Random random)
-    {
-        var tokens = new long[rows * length];
-        var mask = new byte[rows * length];
-        for (int r = 0; r < rows; r++)
-        {
-            var (t, m) = Read(random.NextInt64(Length), length);
-            for (int i = 0; i < length; i++) tokens[r * length + i] = t[i];
-            Array.Copy(m, 0, mask, r * length, length);
-        }
-        return (tensor(tokens).view(rows, length), tensor(mask).view(rows, length));
-    }
+    public (Tensor Tokens, Tensor Mask) Sample(int rows, int length, Random random) =>
+        Windows(Enumerable.Range(0, rows).Select(_ => random.NextInt64(Length)).ToList(), length);
 
     /// Consecutive non-overlapping windows from the start, for evaluation.
     public IEnumerable<(Tensor Tokens, Tensor Mask)> Sequential(int rows, int length, int maxBatches)
@@ -79,16 +69,23 @@ public sealed class TokenDataset : IDisposable
         for (int b = 0; b < maxBatches && position + length <= Length; b++)
         {
             var count = (int)Math.Min(rows, (Length - position) / length);
-            var tokens = new long[count * length];
-            var mask = new byte[count * length];
-            for (int r = 0; r < count; r++, position += length)
-            {
-                var (t, m) = Read(position, length);
-                for (int i = 0; i < length; i++) tokens[r * length + i] = t[i];
-                Array.Copy(m, 0, mask, r * length, length);
-            }
-            yield return (tensor(tokens).view(count, length), tensor(mask).view(count, length));
+            var starts = Enumerable.Range(0, count).Select(r => position + (long)r * length).ToList();
+            position += (long)count * length;
+            yield return Windows(starts, length);
         }
+    }
+
+    private (Tensor Tokens, Tensor Mask) Windows(IReadOnlyList<long> starts, int length)
+    {
+        var tokens = new long[starts.Count * length];
+        var mask = new byte[starts.Count * length];
+        for (int r = 0; r < starts.Count; r++)
+        {
+            var (t, m) = Read(starts[r], length);
+            Array.Copy(t, 0, tokens, r * length, length);
+            Array.Copy(m, 0, mask, r * length, length);
+        }
+        return (tensor(tokens).view(starts.Count, length), tensor(mask).view(starts.Count, length));
     }
 
     public void Dispose()

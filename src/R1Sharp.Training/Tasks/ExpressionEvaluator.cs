@@ -16,6 +16,14 @@ public static class ExpressionEvaluator
         }
         private static long Gcd(long a, long b) => b == 0 ? a : Gcd(b, a % b);
         public bool IsInteger => Denominator == 1;
+
+        public static Rational Apply(char op, Rational a, Rational b) => checked(op switch
+        {
+            '+' => new Rational(a.Numerator * b.Denominator + b.Numerator * a.Denominator, a.Denominator * b.Denominator),
+            '-' => new Rational(a.Numerator * b.Denominator - b.Numerator * a.Denominator, a.Denominator * b.Denominator),
+            '*' => new Rational(a.Numerator * b.Numerator, a.Denominator * b.Denominator),
+            _ => new Rational(a.Numerator * b.Denominator, a.Denominator * b.Numerator),
+        }).Normalize();
     }
 
     /// The value when `text` is a well-formed expression with an integer value, else null; `numbers` lists the literals used.
@@ -43,33 +51,20 @@ public static class ExpressionEvaluator
 
         public void SkipSpaces() { while (!AtEnd && char.IsWhiteSpace(text[_at])) _at++; }
 
-        public Rational Expression()
-        {
-            var value = Term();
-            while (true)
-            {
-                SkipSpaces();
-                if (AtEnd || (text[_at] != '+' && text[_at] != '-')) return value;
-                var op = text[_at++];
-                var right = Term();
-                value = checked(op == '+'
-                    ? new Rational(value.Numerator * right.Denominator + right.Numerator * value.Denominator, value.Denominator * right.Denominator)
-                    : new Rational(value.Numerator * right.Denominator - right.Numerator * value.Denominator, value.Denominator * right.Denominator)).Normalize();
-            }
-        }
+        public Rational Expression() => Chain(Term, '+', '-');
 
-        private Rational Term()
+        private Rational Term() => Chain(Factor, '*', '/');
+
+        /// operand (op operand)*, left-associative.
+        private Rational Chain(Func<Rational> operand, char first, char second)
         {
-            var value = Factor();
+            var value = operand();
             while (true)
             {
                 SkipSpaces();
-                if (AtEnd || (text[_at] != '*' && text[_at] != '/')) return value;
+                if (AtEnd || (text[_at] != first && text[_at] != second)) return value;
                 var op = text[_at++];
-                var right = Factor();
-                value = checked(op == '*'
-                    ? new Rational(value.Numerator * right.Numerator, value.Denominator * right.Denominator)
-                    : new Rational(value.Numerator * right.Denominator, value.Denominator * right.Numerator)).Normalize();
+                value = Rational.Apply(op, value, operand());
             }
         }
 

@@ -239,22 +239,32 @@ public sealed class Trainer : IDisposable
     public double? Evaluate()
     {
         _model.eval();
-        using var noGrad = no_grad();
         double sum = 0, count = 0;
         foreach (var (_, val) in _data.Values)
         {
             if (val is null) continue;
-            foreach (var (tokens, mask) in val.Sequential(_config.BatchSize, _config.SeqLen + 1, _config.EvalBatches))
-            {
-                using var scope = NewDisposeScope();
-                var logits = _model.Forward(tokens.narrow(1, 0, _config.SeqLen));
-                var m = mask.narrow(1, 1, _config.SeqLen).to_type(ScalarType.Float32);
-                var losses = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[^1]), tokens.narrow(1, 1, _config.SeqLen).reshape(-1), reduction: nn.Reduction.None);
-                sum += (losses * m.reshape(-1)).sum().item<float>();
-                count += m.sum().item<float>();
-            }
+            var (s, n) = LossOver(_model, val, _config.BatchSize, _config.SeqLen, _config.EvalBatches);
+            (sum, count) = (sum + s, count + n);
         }
         return count == 0 ? null : sum / count;
+    }
+
+    /// Summed masked next-token loss and the number of loss tokens over up to `batches` consecutive
+    /// windows of `seqLen + 1` tokens of a split.
+    public static (double Sum, double Tokens) LossOver(CausalLM model, TokenDataset data, int rows, int seqLen, int batches)
+    {
+        using var noGrad = no_grad();
+        double sum = 0, count = 0;
+        foreach (var (tokens, mask) in data.Sequential(rows, seqLen + 1, batches))
+        {
+            using var scope = NewDisposeScope();
+            if (tokens.max().item<long>() >= model.Config.VocabSize) throw new R1SharpException($"{data.Directory}: token ids outside the model's vocabulary");
+            var m = mask.narrow(1, 1, seqLen).to_type(ScalarType.Float32);
+            var n = m.sum().item<float>();
+            sum += MaskedCrossEntropy(model.Forward(tokens.narrow(1, 0, seqLen)), tokens.narrow(1, 1, seqLen), m).item<float>() * n;
+            count += n;
+        }
+        return (sum, count);
     }
 
     private (Stage Stage, string Name) StageAt(int step)
