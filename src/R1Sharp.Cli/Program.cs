@@ -1,6 +1,10 @@
 using System.CommandLine;
+using System.Globalization;
 using R1Sharp.Cli;
 using R1Sharp.Cli.Commands;
+
+// Numbers in files and JSON output look the same whatever the machine's locale.
+CultureInfo.DefaultThreadCurrentCulture = CultureInfo.DefaultThreadCurrentUICulture = CultureInfo.InvariantCulture;
 
 var root = new RootCommand("R1Sharp: DeepSeek-R1-style models in .NET (TorchSharp).");
 root.Subcommands.Add(InitCommand.Create());

@@ -12,6 +12,7 @@ public static class ModelIO
     public static CausalLM Create(ModelConfig config, WeightFormat format = WeightFormat.F32) => config switch
     {
         DeepSeekConfig d => new DeepSeekForCausalLM(d, format),
+        DenseConfig d => new DenseForCausalLM(d, format),
         _ => throw new R1SharpException($"model_type '{config.ModelType}' has no implementation"),
     };
 

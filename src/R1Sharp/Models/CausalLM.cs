@@ -32,6 +32,33 @@ public abstract class CausalLM : nn.Module
 
     public Device Device => parameters().First().device;
 
+    /// Positions, rope rows, mask and key length of `length` new tokens per row (continuing the cache if given).
+    protected AttentionContext BuildContext(long batch, long length, Device device, KvCache? cache, Tensor cosTable, Tensor sinTable, AttentionMode mode)
+    {
+        Tensor positions;
+        long keyLength;
+        if (cache is null)
+        {
+            positions = arange(length, device: device).unsqueeze(0).expand(batch, length);
+            keyLength = length;
+        }
+        else
+        {
+            if (cache.BatchSize != batch) throw new ArgumentException($"cache holds {cache.BatchSize} rows, input has {batch}");
+            keyLength = cache.Lengths.Max() + length;
+            if (keyLength > cache.MaxLength)
+                throw new R1SharpException($"sequence of {keyLength} tokens exceeds the context of {cache.MaxLength}");
+            positions = cache.NextPositions(length, device);
+        }
+        var last = positions.max().item<long>();
+        if (last >= Config.MaxPositionEmbeddings)
+            throw new R1SharpException($"position {last} exceeds max_position_embeddings {Config.MaxPositionEmbeddings}");
+        var flat = positions.reshape(-1);
+        var cos = cosTable.index_select(0, flat).view(batch, length, -1);
+        var sin = sinTable.index_select(0, flat).view(batch, length, -1);
+        return new AttentionContext(cos, sin, positions, CausalMask(positions, keyLength), keyLength, cache, mode);
+    }
+
     /// Additive causal mask [B, 1, T, S]: the query at position p sees keys 0..p.
     protected static Tensor CausalMask(Tensor positions, long keyLength)
     {

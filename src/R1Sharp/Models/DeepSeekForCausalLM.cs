@@ -75,30 +75,8 @@ public sealed class DeepSeekForCausalLM : CausalLM
         return mtp.ForwardMtp(hidden, nextIds, ctx, _config.NumHiddenLayers + depth).MoveToOuterDisposeScope();
     }
 
-    private AttentionContext Context(long batch, long length, Device device, KvCache? cache)
-    {
-        Tensor positions;
-        long keyLength;
-        if (cache is null)
-        {
-            positions = arange(length, device: device).unsqueeze(0).expand(batch, length);
-            keyLength = length;
-        }
-        else
-        {
-            if (cache.BatchSize != batch) throw new ArgumentException($"cache holds {cache.BatchSize} rows, input has {batch}");
-            keyLength = cache.Lengths.Max() + length;
-            if (keyLength > cache.MaxLength)
-                throw new R1SharpException($"sequence of {keyLength} tokens exceeds the context of {cache.MaxLength}");
-            positions = cache.NextPositions(length, device);
-        }
-        if (positions.max().item<long>() >= _config.MaxPositionEmbeddings)
-            throw new R1SharpException($"position {positions.max().item<long>()} exceeds max_position_embeddings {_config.MaxPositionEmbeddings}");
-        var flat = positions.reshape(-1);
-        var cos = _cos.index_select(0, flat).view(batch, length, -1);
-        var sin = _sin.index_select(0, flat).view(batch, length, -1);
-        return new AttentionContext(cos, sin, positions, CausalMask(positions, keyLength), keyLength, cache, AttentionMode);
-    }
+    private AttentionContext Context(long batch, long length, Device device, KvCache? cache) =>
+        BuildContext(batch, length, device, cache, _cos, _sin, AttentionMode);
 
     /// HF "model": embeddings, blocks (then MTP modules), final norm.
     private sealed class DeepSeekBody : nn.Module

@@ -4,17 +4,19 @@ using static TorchSharp.torch;
 
 namespace R1Sharp.Models;
 
-/// A bias-free float32 linear layer (HF name: `weight`). Inside an `Autocast.Bf16()` scope its matmul
+/// A float32 linear layer (HF names: `weight`, and `bias` when it has one). Inside an `Autocast.Bf16()` scope its matmul
 /// runs in bfloat16 (weights and inputs cast, output back to float32), as torch.autocast does;
 /// the weight itself, its gradient and the optimizer stay float32.
 public sealed class DenseLinear : nn.Module<Tensor, Tensor>
 {
     private readonly Parameter weight;
+    private readonly Parameter? bias;
 
-    public DenseLinear(long inFeatures, long outFeatures) : base(nameof(DenseLinear))
+    public DenseLinear(long inFeatures, long outFeatures, bool hasBias = false) : base(nameof(DenseLinear))
     {
         var bound = 1.0 / Math.Sqrt(inFeatures);
         weight = new Parameter(empty(outFeatures, inFeatures).uniform_(-bound, bound));
+        if (hasBias) bias = new Parameter(zeros(outFeatures));
         RegisterComponents();
     }
 
@@ -22,9 +24,10 @@ public sealed class DenseLinear : nn.Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor x)
     {
-        if (!Autocast.IsBf16) return nn.functional.linear(x, weight);
+        if (!Autocast.IsBf16) return nn.functional.linear(x, weight, bias);
         using var scope = NewDisposeScope();
         var y = nn.functional.linear(x.to_type(ScalarType.BFloat16), weight.to_type(ScalarType.BFloat16));
+        if (bias is not null) y = y.to_type(ScalarType.Float32) + bias;
         return y.to_type(ScalarType.Float32).MoveToOuterDisposeScope();
     }
 }

@@ -3,18 +3,18 @@ using static TorchSharp.torch;
 
 namespace R1Sharp.Models;
 
-/// SwiGLU feed-forward (HF: DeepseekV3MLP): dense layers, routed experts and shared experts.
+/// SwiGLU feed-forward (HF: DeepseekV3MLP, Qwen2MLP, LlamaMLP): dense layers, routed and shared experts.
 public sealed class FeedForward : nn.Module<Tensor, Tensor>
 {
     [ComponentName(Name = "gate_proj")] private readonly nn.Module<Tensor, Tensor> _gate;
     [ComponentName(Name = "up_proj")] private readonly nn.Module<Tensor, Tensor> _up;
     [ComponentName(Name = "down_proj")] private readonly nn.Module<Tensor, Tensor> _down;
 
-    public FeedForward(long hidden, long inner, WeightFormat format = WeightFormat.F32) : base(nameof(FeedForward))
+    public FeedForward(long hidden, long inner, WeightFormat format = WeightFormat.F32, bool bias = false) : base(nameof(FeedForward))
     {
-        _gate = Projection.Create(hidden, inner, format);
-        _up = Projection.Create(hidden, inner, format);
-        _down = Projection.Create(inner, hidden, format);
+        _gate = Projection.Create(hidden, inner, format, bias);
+        _up = Projection.Create(hidden, inner, format, bias);
+        _down = Projection.Create(inner, hidden, format, bias);
         RegisterComponents();
     }
 

@@ -78,7 +78,8 @@ public abstract record ModelConfig
         {
             "deepseek_v3" => Deserialize<DeepSeekConfig>(DeepSeekConfig.WithDefaults(obj, v3: true), source),
             "deepseek_v2" => Deserialize<DeepSeekConfig>(DeepSeekConfig.WithDefaults(obj, v3: false), source),
-            _ => throw new R1SharpException($"{source}: model_type '{type}' is not supported (supported: deepseek_v3, deepseek_v2)"),
+            "qwen2" or "llama" => Deserialize<DenseConfig>(obj, source),
+            _ => throw new R1SharpException($"{source}: model_type '{type}' is not supported (supported: deepseek_v3, deepseek_v2, qwen2, llama)"),
         };
         config = config with { Json = obj };
         config.Validate();

@@ -4,14 +4,14 @@ using static TorchSharp.torch;
 
 namespace R1Sharp.Models;
 
-/// Makes the bias-free linear layers of a model in the requested weight format.
+/// Makes the linear layers of a model in the requested weight format.
 public static class Projection
 {
     /// Attention and MLP/expert projections: 8-bit in Fp8/Int8, BF16 in Bf16, float32 otherwise.
-    public static nn.Module<Tensor, Tensor> Create(long inFeatures, long outFeatures, WeightFormat format) =>
+    public static nn.Module<Tensor, Tensor> Create(long inFeatures, long outFeatures, WeightFormat format, bool bias = false) =>
         format == WeightFormat.F32
-            ? new DenseLinear(inFeatures, outFeatures)
-            : new QuantizedLinear(inFeatures, outFeatures, format);
+            ? new DenseLinear(inFeatures, outFeatures, bias)
+            : new QuantizedLinear(inFeatures, outFeatures, format, bias);
 
     /// Embedding-sized matrices (lm_head): float32, or BF16 whenever the model is held in low precision.
     public static nn.Module<Tensor, Tensor> CreateHead(long inFeatures, long outFeatures, WeightFormat format) =>

@@ -2,7 +2,8 @@ using static TorchSharp.torch;
 
 namespace R1Sharp.Models;
 
-/// Rotary position embeddings: frequencies (with YaRN), cos/sin tables, and DeepSeek's pairing.
+/// Rotary position embeddings: frequencies (YaRN, Llama-3, linear scaling), cos/sin tables, and the two
+/// pairings: DeepSeek's adjacent pairs and Hugging Face's rotate-half.
 public static class Rope
 {
     /// Plain inverse frequencies 1 / theta^(2i/d), in float32 as the reference computes them.
@@ -23,6 +24,26 @@ public static class Rope
             var ramp = (float)Math.Clamp((i - low) / (high - low), 0, 1);
             var smooth = 1f - ramp;
             freqs[i] = freqs[i] / (float)factor * (1f - smooth) + freqs[i] * smooth;
+        }
+        return freqs;
+    }
+
+    /// Llama-3 scaling (transformers' `_compute_llama3_parameters`): wavelengths longer than
+    /// original/low_freq_factor are divided by `factor`, shorter than original/high_freq_factor kept,
+    /// and the band between interpolated smoothly.
+    public static float[] Llama3InverseFrequencies(int dim, double theta, double factor, double lowFreqFactor, double highFreqFactor, int originalLength)
+    {
+        var freqs = InverseFrequencies(dim, theta);
+        double lowFreqWavelength = originalLength / lowFreqFactor, highFreqWavelength = originalLength / highFreqFactor;
+        for (int i = 0; i < freqs.Length; i++)
+        {
+            double f = freqs[i], wavelength = 2 * Math.PI / f;
+            if (wavelength > lowFreqWavelength) freqs[i] = (float)(f / factor);
+            else if (wavelength >= highFreqWavelength)
+            {
+                var smooth = (originalLength / wavelength - lowFreqFactor) / (highFreqFactor - lowFreqFactor);
+                freqs[i] = (float)((1 - smooth) * f / factor + smooth * f);
+            }
         }
         return freqs;
     }
@@ -51,5 +72,15 @@ public static class Rope
         var odd = pairs.select(-1, 1);
         var rotated = stack([even * cos - odd * sin, even * sin + odd * cos], -1);
         return rotated.reshape(shape).to_type(x.dtype).MoveToOuterDisposeScope();
+    }
+
+    /// Hugging Face pairing (`rotate_half`): rotates (x[i], x[i + d/2]). x [..., d]; cos, sin [..., d/2].
+    public static Tensor ApplyRotateHalf(Tensor x, Tensor cos, Tensor sin)
+    {
+        using var scope = NewDisposeScope();
+        var half = x.shape[^1] / 2;
+        var first = x.narrow(-1, 0, half);
+        var second = x.narrow(-1, half, half);
+        return cat([first * cos - second * sin, second * cos + first * sin], -1).MoveToOuterDisposeScope();
     }
 }

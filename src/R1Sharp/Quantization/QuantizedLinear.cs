@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 
 namespace R1Sharp.Quantization;
 
-/// A bias-free linear layer whose weight is held in low precision and dequantized to float32 inside
+/// A linear layer (bias, if any, in float32) whose weight is held in low precision and dequantized to float32 inside
 /// each forward. Buffer names follow the checkpoints: `weight` plus `weight_scale_inv` (FP8, DeepSeek's
 /// 128x128 blocks) or `weight_scale` (INT8, per output channel).
 public sealed class QuantizedLinear : nn.Module<Tensor, Tensor>
@@ -13,10 +13,12 @@ public sealed class QuantizedLinear : nn.Module<Tensor, Tensor>
     private readonly Tensor weight;
     private readonly Tensor? weight_scale_inv;
     private readonly Tensor? weight_scale;
+    private readonly Tensor? bias;
 
-    public QuantizedLinear(long inFeatures, long outFeatures, WeightFormat format) : base(nameof(QuantizedLinear))
+    public QuantizedLinear(long inFeatures, long outFeatures, WeightFormat format, bool hasBias = false) : base(nameof(QuantizedLinear))
     {
         Format = format;
+        if (hasBias) bias = zeros(outFeatures);
         switch (format)
         {
             case WeightFormat.Bf16:
@@ -49,7 +51,7 @@ public sealed class QuantizedLinear : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        return nn.functional.linear(x, Dequantized()).MoveToOuterDisposeScope();
+        return nn.functional.linear(x, Dequantized(), bias).MoveToOuterDisposeScope();
     }
 
     /// Stores a float weight [out, in], quantizing it to this layer's format.

@@ -1,0 +1,257 @@
+using System.Collections.Concurrent;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.ML.Tokenizers;
+
+namespace R1Sharp.Tokenization;
+
+/// A model folder's tokenizer: `tokenizer.json` (byte-level BPE as DeepSeek-V3/R1, Qwen2 and Llama-3
+/// ship it) plus `tokenizer_config.json` (bos/eos, add_bos_token, chat_template). Added tokens are
+/// matched first, the rest normalized, pre-tokenized on code points, byte-mapped and merged by
+/// Microsoft.ML.Tokenizers' BPE. Thread-safe.
+public sealed class PretrainedTokenizer
+{
+    private readonly Dictionary<string, int> _vocab;
+    private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _vocabBySpan;
+    private readonly ConcurrentDictionary<string, int[]> _cache = new();
+    private readonly ConcurrentDictionary<string, int[]>.AlternateLookup<ReadOnlySpan<char>> _cacheBySpan;
+    private readonly BpeTokenizer _bpe;
+    private readonly bool _ignoreMerges;
+    private readonly NormalizationForm? _normalization;
+    private readonly PreTokenizer _preTokenizer;
+    private readonly AddedTokenMatcher _matcher;
+    private readonly HashSet<int> _specialIds;
+    private readonly string?[] _tokens;
+    private readonly byte[]?[] _tokenBytes;
+    private readonly int[] _prefix, _suffix;
+
+    private PretrainedTokenizer(JsonElement root, JsonObject config, string source)
+    {
+        var model = root.GetProperty("model");
+        if (model.TryGetProperty("type", out var type) && type.GetString() != "BPE")
+            throw new R1SharpException($"{source}: model type {type.GetString()} is not supported (only byte-level BPE)");
+        if (model.TryGetProperty("byte_fallback", out var fallback) && fallback.ValueKind == JsonValueKind.True)
+            throw new R1SharpException($"{source}: byte_fallback BPE (SentencePiece style) is not supported (only byte-level BPE)");
+        _vocab = model.GetProperty("vocab").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetInt32());
+        _vocabBySpan = _vocab.GetAlternateLookup<ReadOnlySpan<char>>();
+        _cacheBySpan = _cache.GetAlternateLookup<ReadOnlySpan<char>>();
+        var merges = model.GetProperty("merges").EnumerateArray()
+            .Select(m => m.ValueKind == JsonValueKind.Array ? m[0].GetString() + " " + m[1].GetString() : m.GetString()!).ToList();
+        _ignoreMerges = model.TryGetProperty("ignore_merges", out var ignore) && ignore.ValueKind == JsonValueKind.True;
+        _bpe = BpeTokenizer.Create(new BpeOptions(_vocab) { Merges = merges });
+
+        var node = JsonNode.Parse(root.GetRawText())!.AsObject();
+        _normalization = Normalization(node["normalizer"], source);
+        _preTokenizer = PreTokenizer.FromJson(node["pre_tokenizer"]);
+        if (!ContainsType(node["pre_tokenizer"], "ByteLevel") || !(node["decoder"] is null || ContainsType(node["decoder"], "ByteLevel")))
+            throw new R1SharpException($"{source}: only byte-level BPE tokenizers are supported (pre_tokenizer and decoder must be ByteLevel)");
+
+        var added = (node["added_tokens"]?.AsArray() ?? []).Select(t => AddedToken.FromJson(t!)).ToList();
+        _matcher = new AddedTokenMatcher(added);
+        _specialIds = added.Where(t => t.Special).Select(t => t.Id).ToHashSet();
+        var size = Math.Max(_vocab.Values.DefaultIfEmpty(-1).Max(), added.Select(t => t.Id).DefaultIfEmpty(-1).Max()) + 1;
+        _tokens = new string?[size];
+        foreach (var (token, id) in _vocab) _tokens[id] = token;
+        foreach (var t in added) _tokens[t.Id] = t.Content;
+        _tokenBytes = _tokens.Select(t => t is null ? null : ByteLevelAlphabet.Bytes(t) ?? Encoding.UTF8.GetBytes(t)).ToArray();
+
+        BosToken = TokenString(config["bos_token"]);
+        EosToken = TokenString(config["eos_token"]);
+        PadToken = TokenString(config["pad_token"]);
+        ChatTemplate = Template(config["chat_template"]);
+        CleanUpTokenizationSpaces = (bool?)config["clean_up_tokenization_spaces"] ?? false;
+        (_prefix, _suffix) = SpecialsAdded(node["post_processor"], config);
+    }
+
+    public int VocabSize => _tokens.Length;
+    public string? BosToken { get; }
+    public string? EosToken { get; }
+    public string? PadToken { get; }
+    public int? BosId => BosToken is null ? null : TokenToId(BosToken);
+    public int? EosId => EosToken is null ? null : TokenToId(EosToken);
+    public string? ChatTemplate { get; }
+    public bool CleanUpTokenizationSpaces { get; }
+
+    /// Reads DIR/tokenizer.json and DIR/tokenizer_config.json (optional).
+    public static PretrainedTokenizer Load(string dir)
+    {
+        var file = Path.Combine(dir, "tokenizer.json");
+        if (!File.Exists(file))
+            throw new R1SharpException(Directory.Exists(dir) ? $"no tokenizer.json in {dir} (the model folder needs its tokenizer files)" : $"model directory not found: {dir}");
+        var configFile = Path.Combine(dir, "tokenizer_config.json");
+        JsonObject config = [];
+        if (File.Exists(configFile))
+        {
+            try { config = JsonNode.Parse(File.ReadAllText(configFile)) as JsonObject ?? throw new R1SharpException($"{configFile}: not a JSON object"); }
+            catch (JsonException e) { throw new R1SharpException($"{configFile}: not valid JSON ({e.Message})"); }
+        }
+        try
+        {
+            using var document = JsonDocument.Parse(File.ReadAllBytes(file), new JsonDocumentOptions { MaxDepth = 256 });
+            return new PretrainedTokenizer(document.RootElement, config, file);
+        }
+        catch (JsonException e) { throw new R1SharpException($"{file}: not valid JSON ({e.Message})"); }
+        catch (Exception e) when (e is KeyNotFoundException or InvalidOperationException or FormatException or ArgumentException or NullReferenceException)
+        {
+            throw new R1SharpException($"{file}: not a Hugging Face tokenizer file ({e.Message})");
+        }
+    }
+
+    public int? TokenToId(string token) =>
+        _vocab.TryGetValue(token, out var id) ? id : Array.IndexOf(_tokens, token) is var i and >= 0 ? i : null;
+
+    public bool IsSpecial(int id) => _specialIds.Contains(id);
+
+    public int[] Encode(string text, bool addSpecialTokens = false)
+    {
+        var ids = new List<int>(text.Length / 3 + 4);
+        if (addSpecialTokens) ids.AddRange(_prefix);
+        foreach (var (start, length, token) in _matcher.Split(text))
+        {
+            if (token is not null) ids.Add(token.Id);
+            else EncodeText(text.Substring(start, length), ids);
+        }
+        if (addSpecialTokens) ids.AddRange(_suffix);
+        return [.. ids];
+    }
+
+    private void EncodeText(string text, List<int> ids)
+    {
+        if (_normalization is { } form && !text.IsNormalized(form)) text = text.Normalize(form);
+        if (_preTokenizer.AddPrefixSpace && !text.StartsWith(' ')) text = " " + text;
+        Span<char> buffer = stackalloc char[256];
+        foreach (var (start, length) in _preTokenizer.Split(text, 0, text.Length))
+        {
+            var piece = text.AsSpan(start, length);
+            var byteCount = Encoding.UTF8.GetMaxByteCount(length);
+            var mapped = byteCount <= buffer.Length ? buffer : new char[byteCount];
+            mapped = mapped[..ByteLevelMap(piece, mapped)];
+            if (_ignoreMerges && _vocabBySpan.TryGetValue(mapped, out var whole)) ids.Add(whole);
+            else if (_cacheBySpan.TryGetValue(mapped, out var cached)) ids.AddRange(cached);
+            else
+            {
+                var key = mapped.ToString();
+                var merged = _bpe.EncodeToIds(key, considerPreTokenization: false, considerNormalization: false).ToArray();
+                if (_cache.Count < 200_000) _cache.TryAdd(key, merged);
+                ids.AddRange(merged);
+            }
+        }
+    }
+
+    /// UTF-8 bytes of `piece` (unpaired surrogates become U+FFFD) as byte-level alphabet characters.
+    private static int ByteLevelMap(ReadOnlySpan<char> piece, Span<char> output)
+    {
+        Span<byte> bytes = output.Length <= 512 ? stackalloc byte[output.Length] : new byte[output.Length];
+        var n = Encoding.UTF8.GetBytes(piece, bytes);
+        for (int i = 0; i < n; i++) output[i] = ByteLevelAlphabet.ByteToChar[bytes[i]];
+        return n;
+    }
+
+    /// Text of `ids`. Special tokens are written out unless skipped; invalid UTF-8 becomes U+FFFD.
+    /// `cleanUpSpaces` (default: the tokenizer_config setting) applies transformers' clean-up.
+    public string Decode(IEnumerable<int> ids, bool skipSpecialTokens = false, bool? cleanUpSpaces = null)
+    {
+        var bytes = new List<byte>();
+        foreach (var id in ids) AppendBytes(id, skipSpecialTokens, bytes);
+        var text = Encoding.UTF8.GetString(bytes.ToArray());
+        return cleanUpSpaces ?? CleanUpTokenizationSpaces ? CleanUp(text) : text;
+    }
+
+    internal void AppendBytes(int id, bool skipSpecialTokens, List<byte> bytes)
+    {
+        if ((uint)id >= (uint)_tokenBytes.Length || _tokenBytes[id] is not { } tokenBytes)
+            throw new R1SharpException($"token id {id} is not in the tokenizer's vocabulary (0..{_tokenBytes.Length - 1})");
+        if (skipSpecialTokens && _specialIds.Contains(id)) return;
+        bytes.AddRange(tokenBytes);
+    }
+
+    /// transformers' `clean_up_tokenization`: no space before punctuation and English contractions.
+    public static string CleanUp(string text) => text
+        .Replace(" .", ".").Replace(" ?", "?").Replace(" !", "!").Replace(" ,", ",").Replace(" ' ", "'")
+        .Replace(" n't", "n't").Replace(" 'm", "'m").Replace(" 's", "'s").Replace(" 've", "'ve").Replace(" 're", "'re");
+
+    private static NormalizationForm? Normalization(JsonNode? node, string source)
+    {
+        if (node is null) return null;
+        var type = (string?)node["type"];
+        if (type == "Sequence")
+        {
+            var parts = (node["normalizers"]?.AsArray() ?? []).Select(n => Normalization(n, source)).Where(f => f is not null).ToList();
+            if (parts.Count > 1) throw new R1SharpException($"{source}: a normalizer Sequence of more than one Unicode form is not supported");
+            return parts.FirstOrDefault();
+        }
+        return type switch
+        {
+            "NFC" => NormalizationForm.FormC,
+            "NFD" => NormalizationForm.FormD,
+            "NFKC" => NormalizationForm.FormKC,
+            "NFKD" => NormalizationForm.FormKD,
+            _ => throw new R1SharpException($"{source}: normalizer {type} is not supported (NFC, NFD, NFKC, NFKD, Sequence)"),
+        };
+    }
+
+    private static bool ContainsType(JsonNode? node, string type) => node switch
+    {
+        JsonObject o when (string?)o["type"] == type => true,
+        JsonObject o => o.Any(p => p.Value is JsonArray a && a.Any(child => ContainsType(child, type))),
+        _ => false,
+    };
+
+    /// Special tokens that `Encode(addSpecialTokens: true)` puts around the text: tokenizer_config's
+    /// add_bos_token/add_eos_token when present (as LlamaTokenizerFast does), else the post_processor template.
+    private (int[] Prefix, int[] Suffix) SpecialsAdded(JsonNode? postProcessor, JsonObject config)
+    {
+        if (config.ContainsKey("add_bos_token") || config.ContainsKey("add_eos_token"))
+        {
+            int[] Token(string key, string? token) => (bool?)config[key] == true && token is not null && TokenToId(token) is int id ? [id] : [];
+            return (Token("add_bos_token", BosToken), Token("add_eos_token", EosToken));
+        }
+        var template = FindTemplate(postProcessor);
+        if (template is null) return ([], []);
+        var prefix = new List<int>();
+        var suffix = new List<int>();
+        var seenSequence = false;
+        foreach (var item in template)
+        {
+            if (item?["Sequence"] is not null) { seenSequence = true; continue; }
+            var name = (string?)item?["SpecialToken"]?["id"];
+            if (name is null) continue;
+            var ids = postProcessor!.AsObject().DescendantsSpecialTokenIds(name) ?? (TokenToId(name) is int i ? [i] : []);
+            (seenSequence ? suffix : prefix).AddRange(ids);
+        }
+        return ([.. prefix], [.. suffix]);
+    }
+
+    private static JsonArray? FindTemplate(JsonNode? node) => node switch
+    {
+        JsonObject o when (string?)o["type"] == "TemplateProcessing" => o["single"]?.AsArray(),
+        JsonObject o when (string?)o["type"] == "Sequence" => (o["processors"]?.AsArray() ?? []).Select(FindTemplate).FirstOrDefault(t => t is not null),
+        _ => null,
+    };
+
+    private static string? TokenString(JsonNode? node) => node switch
+    {
+        JsonValue v when v.TryGetValue<string>(out var s) => s,
+        JsonObject o => (string?)o["content"],
+        _ => null,
+    };
+
+    private static string? Template(JsonNode? node) => node switch
+    {
+        JsonValue v when v.TryGetValue<string>(out var s) => s,
+        JsonArray a => a.Where(t => (string?)t?["name"] == "default").Select(t => (string?)t?["template"]).FirstOrDefault(),
+        _ => null,
+    };
+}
+
+internal static class PostProcessorJson
+{
+    /// The ids TemplateProcessing lists for a special token name (its `special_tokens` map).
+    public static int[]? DescendantsSpecialTokenIds(this JsonObject node, string name)
+    {
+        if ((string?)node["type"] == "TemplateProcessing")
+            return node["special_tokens"]?[name]?["ids"]?.AsArray().Select(i => (int)i!).ToArray();
+        return (node["processors"]?.AsArray() ?? []).OfType<JsonObject>().Select(p => p.DescendantsSpecialTokenIds(name)).FirstOrDefault(ids => ids is not null);
+    }
+}
