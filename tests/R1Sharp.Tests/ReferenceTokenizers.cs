@@ -33,6 +33,7 @@ static class ReferenceTokenizers
         ["deepseek_v3"] = new(() => PretrainedTokenizer.Load(TestPaths.ReferenceTokenizer("deepseek_v3"))),
         ["deepseek_r1"] = new(() => PretrainedTokenizer.Load(R1Folder.Value)),
         ["qwen2_5"] = new(() => PretrainedTokenizer.Load(TestPaths.ReferenceTokenizer("qwen2_5"))),
+        ["qwen3"] = new(() => PretrainedTokenizer.Load(TestPaths.ReferenceTokenizer("qwen3"))),
         ["llama3_1"] = new(() => PretrainedTokenizer.Load(TestPaths.ReferenceTokenizer("llama3_1"))),
     };
 

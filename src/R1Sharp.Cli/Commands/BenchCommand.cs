@@ -43,7 +43,7 @@ public static class BenchCommand
             }));
             return 0;
         }));
-        var command = new Command("bench", "Benchmarks that print JSON figures.") { forward, Quant(), Train() };
+        var command = new Command("bench", "Benchmarks that print JSON figures.") { forward, Quant(), Train(), Tokenizer() };
         return command;
     }
 
@@ -84,6 +84,32 @@ public static class BenchCommand
                     perplexity = Math.Round(r.Perplexity, 4),
                     perplexity_change = Math.Round(r.PerplexityChange, 4),
                 }),
+            }));
+            return 0;
+        }));
+        return command;
+    }
+
+    private static Command Tokenizer()
+    {
+        var dir = new Argument<string>("DIR") { Description = "folder with tokenizer.json" };
+        var file = new Option<string?>("--file") { Description = "UTF-8 text to encode (default: a built-in ~4 MB multilingual text)" };
+        var command = new Command("tokenizer", "JSON: encode MB/s (single thread, first pass and warm) and decode tokens/s.") { dir, file };
+        command.SetAction(parse => CommandRunner.Guard(() =>
+        {
+            var tokenizer = R1Sharp.Tokenization.PretrainedTokenizer.Load(parse.GetValue(dir)!);
+            var text = parse.GetValue(file) is { } path
+                ? (File.Exists(path) ? File.ReadAllText(path) : throw new R1SharpException($"--file: not found: {path}"))
+                : TokenizerBenchmark.BuiltInText();
+            var r = TokenizerBenchmark.Run(tokenizer, text);
+            Console.Out.WriteLine(JsonSerializer.Serialize(new
+            {
+                tokenizer = parse.GetValue(dir),
+                bytes = r.Bytes,
+                tokens = r.Tokens,
+                encode_mb_per_s_first_pass = Math.Round(r.ColdMegabytesPerSecond, 2),
+                encode_mb_per_s = Math.Round(r.WarmMegabytesPerSecond, 2),
+                decode_tokens_per_s = Math.Round(r.DecodeTokensPerSecond),
             }));
             return 0;
         }));

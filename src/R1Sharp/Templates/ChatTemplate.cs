@@ -1,0 +1,65 @@
+using System.Text.Json.Nodes;
+using R1Sharp.Tokenization;
+
+namespace R1Sharp.Templates;
+
+/// One chat turn as OpenAI's API and chat templates see it.
+public sealed record ChatMessage(string Role, string? Content);
+
+/// A tokenizer_config.json `chat_template`, rendered as transformers' apply_chat_template does
+/// (trim_blocks, lstrip_blocks, loop controls, tojson, raise_exception, strftime_now).
+public sealed class ChatTemplate
+{
+    private readonly List<Node> _nodes;
+
+    private ChatTemplate(List<Node> nodes) => _nodes = nodes;
+
+    public static ChatTemplate Parse(string source)
+    {
+        try
+        {
+            return new ChatTemplate(JinjaParser.Parse(source));
+        }
+        catch (JinjaException e)
+        {
+            throw new R1SharpException($"chat template: {e.Message}");
+        }
+    }
+
+    /// The model folder's template (tokenizer_config.json), or a clear error when it has none.
+    public static ChatTemplate For(PretrainedTokenizer tokenizer) =>
+        Parse(tokenizer.ChatTemplate ?? throw new R1SharpException("the tokenizer has no chat_template (tokenizer_config.json)"));
+
+    /// messages: a JSON array of {role, content, ...} objects as in OpenAI's API. `tools` as OpenAI
+    /// gives them (or null); `extra` are further template variables (e.g. enable_thinking).
+    public string Render(JsonArray messages, bool addGenerationPrompt, PretrainedTokenizer? tokenizer = null,
+        JsonArray? tools = null, IReadOnlyDictionary<string, object?>? extra = null)
+    {
+        var variables = new Dictionary<string, object?>
+        {
+            ["messages"] = JinjaValues.FromJson(messages),
+            ["tools"] = JinjaValues.FromJson(tools),
+            ["documents"] = null,
+            ["add_generation_prompt"] = addGenerationPrompt,
+        };
+        if (tokenizer is not null)
+        {
+            foreach (var (name, value) in new[] { ("bos_token", tokenizer.BosToken), ("eos_token", tokenizer.EosToken), ("pad_token", tokenizer.PadToken) })
+                variables[name] = value;
+        }
+        if (extra is not null) foreach (var (k, v) in extra) variables[k] = v;
+        try
+        {
+            return new JinjaInterpreter(variables).Render(_nodes);
+        }
+        catch (JinjaException e)
+        {
+            throw new R1SharpException($"chat template: {e.Message}");
+        }
+    }
+
+    public string Render(IEnumerable<ChatMessage> messages, bool addGenerationPrompt, PretrainedTokenizer? tokenizer = null,
+        IReadOnlyDictionary<string, object?>? extra = null) =>
+        Render(new JsonArray(messages.Select(m => (JsonNode)new JsonObject { ["role"] = m.Role, ["content"] = m.Content }).ToArray()),
+            addGenerationPrompt, tokenizer, null, extra);
+}
