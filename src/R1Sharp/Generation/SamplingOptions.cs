@@ -11,6 +11,8 @@ public sealed record SamplingOptions
     public long? Seed { get; init; }
     public int MaxNewTokens { get; init; } = 128;
     public IReadOnlyCollection<long> StopTokenIds { get; init; } = [];
+    /// Text that ends generation (not included in the output); applied by TextGenerator.
+    public IReadOnlyList<string> StopStrings { get; init; } = [];
 
     public bool Greedy => Temperature <= 0;
 
@@ -24,5 +26,6 @@ public sealed record SamplingOptions
         if (!(MinP >= 0 && MinP < 1)) throw new R1SharpException("min_p must be in [0, 1)");
         if (!(RepetitionPenalty > 0)) throw new R1SharpException("repetition_penalty must be > 0");
         if (MaxNewTokens < 0) throw new R1SharpException("max new tokens must be >= 0");
+        if (StopStrings.Any(string.IsNullOrEmpty)) throw new R1SharpException("stop strings must not be empty");
     }
 }

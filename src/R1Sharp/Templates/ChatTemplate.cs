@@ -4,7 +4,7 @@ using R1Sharp.Tokenization;
 namespace R1Sharp.Templates;
 
 /// One chat turn as OpenAI's API and chat templates see it.
-public sealed record ChatMessage(string Role, string? Content);
+public sealed record ChatTurn(string Role, string? Content);
 
 /// A tokenizer_config.json `chat_template`, rendered as transformers' apply_chat_template does
 /// (trim_blocks, lstrip_blocks, loop controls, tojson, raise_exception, strftime_now).
@@ -58,7 +58,7 @@ public sealed class ChatTemplate
         }
     }
 
-    public string Render(IEnumerable<ChatMessage> messages, bool addGenerationPrompt, PretrainedTokenizer? tokenizer = null,
+    public string Render(IEnumerable<ChatTurn> messages, bool addGenerationPrompt, PretrainedTokenizer? tokenizer = null,
         IReadOnlyDictionary<string, object?>? extra = null) =>
         Render(new JsonArray(messages.Select(m => (JsonNode)new JsonObject { ["role"] = m.Role, ["content"] = m.Content }).ToArray()),
             addGenerationPrompt, tokenizer, null, extra);

@@ -70,6 +70,12 @@ public sealed class ByteTokenizer
         return map;
     }
 
+    /// The chat format R1Sharp trains on (Document.FromMessages): `<|bos|>`, then `<|user|>…` and
+    /// `<|assistant|>…<|eos|>` turns; the generation prompt opens an assistant turn.
+    public const string ChatTemplate =
+        "{{ bos_token }}{% for message in messages %}{% if message['role'] == 'assistant' %}{{ '<|assistant|>' + message['content'] + eos_token }}"
+        + "{% else %}{{ '<|user|>' + message['content'] }}{% endif %}{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>' }}{% endif %}";
+
     public void Save(string dir)
     {
         Directory.CreateDirectory(dir);
@@ -105,6 +111,7 @@ public sealed class ByteTokenizer
             ["tokenizer_class"] = "PreTrainedTokenizerFast",
             ["bos_token"] = SpecialTokens[Bos], ["eos_token"] = SpecialTokens[Eos], ["pad_token"] = SpecialTokens[Pad],
             ["add_bos_token"] = false, ["model_max_length"] = 1 << 20,
+            ["chat_template"] = ChatTemplate,
         };
         AtomicFile.WriteAllText(Path.Combine(dir, "tokenizer_config.json"), config.ToJsonString(options) + "\n");
     }

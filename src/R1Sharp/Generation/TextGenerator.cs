@@ -1,0 +1,126 @@
+using System.Runtime.CompilerServices;
+using System.Text.Json.Nodes;
+using R1Sharp.Checkpoints;
+using R1Sharp.Models;
+using R1Sharp.Templates;
+using R1Sharp.Tokenization;
+
+namespace R1Sharp.Generation;
+
+/// A prompt ready for the model: the rendered text, its ids, and whether it ends inside `<think>`.
+public sealed record Prompt(string Text, int[] Ids, bool OpensReasoning);
+
+/// One step of streamed output: the text it completed (may be empty while a character or a possible
+/// stop string is held back), the token chosen, and on the last chunk why generation ended.
+public sealed record GeneratedChunk(string Text, int? TokenId, string? FinishReason = null);
+
+/// A model folder ready to talk: weights, tokenizer, chat template and generation defaults.
+public sealed class TextGenerator : IDisposable
+{
+    private readonly ChatTemplate? _template;
+
+    private TextGenerator(CausalLM model, PretrainedTokenizer tokenizer, GenerationConfig defaults)
+    {
+        Model = model;
+        Tokenizer = tokenizer;
+        Defaults = defaults;
+        _template = tokenizer.ChatTemplate is { } source ? ChatTemplate.Parse(source) : null;
+    }
+
+    public CausalLM Model { get; }
+    public PretrainedTokenizer Tokenizer { get; }
+    public GenerationConfig Defaults { get; }
+    public int ContextLength => Model.Config.MaxPositionEmbeddings;
+
+    /// Loads tokenizer files first (a folder without them fails fast), then the weights.
+    public static TextGenerator Load(string dir, WeightFormat format = WeightFormat.F32)
+    {
+        var tokenizer = PretrainedTokenizer.Load(dir);
+        var defaults = GenerationConfig.Load(dir);
+        var model = ModelIO.Load(dir, format);
+        if (tokenizer.VocabSize > model.Config.VocabSize)
+        {
+            model.Dispose();
+            throw new R1SharpException($"the tokenizer has {tokenizer.VocabSize} tokens but the model's vocab_size is {model.Config.VocabSize}");
+        }
+        return new TextGenerator(model, tokenizer, defaults);
+    }
+
+    /// Messages (OpenAI's shape) through the chat template; the template writes its own special tokens.
+    public Prompt RenderChat(JsonArray messages, bool addGenerationPrompt = true, JsonArray? tools = null, IReadOnlyDictionary<string, object?>? extra = null)
+    {
+        var template = _template ?? throw new R1SharpException("the tokenizer has no chat_template (tokenizer_config.json)");
+        var text = template.Render(messages, addGenerationPrompt, Tokenizer, tools, extra);
+        return new Prompt(text, Tokenizer.Encode(text), ReasoningParser.PromptOpensReasoning(text));
+    }
+
+    public Prompt RenderChat(IEnumerable<ChatTurn> turns, bool addGenerationPrompt = true) =>
+        RenderChat(new JsonArray(turns.Select(t => (JsonNode)new JsonObject { ["role"] = t.Role, ["content"] = t.Content }).ToArray()), addGenerationPrompt);
+
+    /// Raw text, with the special tokens the tokenizer adds (e.g. BOS).
+    public Prompt Plain(string text) => new(text, Tokenizer.Encode(text, addSpecialTokens: true), false);
+
+    /// generation_config.json's defaults, stopping at every end-of-sequence id the folder names.
+    public SamplingOptions DefaultOptions(int maxNewTokens = 512)
+    {
+        var eos = (Model.Config.EosTokenIds ?? []).Concat(Tokenizer.EosId is int id ? [id] : []);
+        return Defaults.ToSamplingOptions(eos, maxNewTokens);
+    }
+
+    /// Streams the continuation of `prompt`. Ends at an eos id, a stop string, max new tokens, or the
+    /// context length (the last chunk carries "stop" or "length").
+    public async IAsyncEnumerable<GeneratedChunk> StreamAsync(Prompt prompt, SamplingOptions options,
+        [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        CheckPrompt(prompt);
+        options.Validate();
+        var room = ContextLength - prompt.Ids.Length;
+        var limited = options.MaxNewTokens > room ? options with { MaxNewTokens = room } : options;
+        var detokenizer = new StreamingDetokenizer(Tokenizer);
+        var stops = new StopStringMatcher(limited.StopStrings);
+        var produced = 0;
+        using (var tokens = TokenGenerator.Generate(Model, prompt.Ids.Select(i => (long)i).ToArray(), limited).GetEnumerator())
+        {
+            while (await Task.Run(tokens.MoveNext, cancellationToken).ConfigureAwait(false))
+            {
+                var id = (int)tokens.Current;
+                produced++;
+                var text = stops.Add(detokenizer.Add(id));
+                if (stops.Stopped)
+                {
+                    yield return new GeneratedChunk(text, id, "stop");
+                    yield break;
+                }
+                yield return new GeneratedChunk(text, id);
+                cancellationToken.ThrowIfCancellationRequested();
+            }
+        }
+        var tail = stops.Add(detokenizer.Flush());
+        tail += stops.Flush();
+        yield return new GeneratedChunk(tail, null, stops.Stopped || produced < limited.MaxNewTokens ? "stop" : "length");
+    }
+
+    /// The whole continuation at once: text, ids and why it ended.
+    public async Task<(string Text, int[] Ids, string FinishReason)> GenerateAsync(Prompt prompt, SamplingOptions options, CancellationToken cancellationToken = default)
+    {
+        var text = new System.Text.StringBuilder();
+        var ids = new List<int>();
+        var finish = "stop";
+        await foreach (var chunk in StreamAsync(prompt, options, cancellationToken).ConfigureAwait(false))
+        {
+            text.Append(chunk.Text);
+            if (chunk.TokenId is int id) ids.Add(id);
+            if (chunk.FinishReason is { } f) finish = f;
+        }
+        return (text.ToString(), [.. ids], finish);
+    }
+
+    private void CheckPrompt(Prompt prompt)
+    {
+        if (prompt.Ids.Length == 0) throw new R1SharpException("the prompt is empty");
+        if (prompt.Ids.Length >= ContextLength)
+            throw new R1SharpException($"the prompt has {prompt.Ids.Length} tokens; the model's context is {ContextLength} (max_position_embeddings), leaving no room to generate");
+    }
+
+    public void Dispose() => Model.Dispose();
+}
