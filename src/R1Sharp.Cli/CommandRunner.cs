@@ -44,11 +44,11 @@ public static class CommandRunner
         System.Text.RegularExpressions.Regex.Replace(message, @"\s+", " ").Trim();
 
     /// "3,14,15" -> ids; anything else is a user error.
-    public static long[] ParseIds(string text)
+    public static long[] ParseIds(string text, string option = "--ids")
     {
         var parts = text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
-        if (parts.Length == 0) throw new R1SharpException("--ids needs at least one token id, e.g. --ids 3,14,15");
-        return parts.Select(p => long.TryParse(p, out var id) ? id : throw new R1SharpException($"--ids: '{p}' is not an integer token id")).ToArray();
+        if (parts.Length == 0) throw new R1SharpException($"{option} needs at least one token id, e.g. {option} 3,14,15");
+        return parts.Select(p => long.TryParse(p, out var id) ? id : throw new R1SharpException($"{option}: '{p}' is not an integer token id")).ToArray();
     }
 
     /// `--weights f32|bf16|fp8|int8`: how the loaded model holds its weights in memory.
@@ -66,4 +66,7 @@ public static class CommandRunner
     public static R1Sharp.Models.WeightFormat ParseWeights(string name) => Enum.Parse<R1Sharp.Models.WeightFormat>(name, ignoreCase: true);
 
     public static readonly JsonSerializerOptions Json = new() { WriteIndented = false };
+
+    /// JSON for people and programs alike: non-ASCII text written as is (still valid JSON).
+    public static readonly JsonSerializerOptions ReadableJson = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 }

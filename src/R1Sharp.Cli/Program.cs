@@ -10,7 +10,10 @@ var root = new RootCommand("R1Sharp: DeepSeek-R1-style models in .NET (TorchShar
 root.Subcommands.Add(InitCommand.Create());
 root.Subcommands.Add(InspectCommand.Create());
 root.Subcommands.Add(LogitsCommand.Create());
+root.Subcommands.Add(TokenizeCommand.Create());
+root.Subcommands.Add(ChatTemplateCommand.Create());
 root.Subcommands.Add(GenerateCommand.Create());
+root.Subcommands.Add(ChatCommand.Create());
 root.Subcommands.Add(QuantizeCommand.Create());
 root.Subcommands.Add(PrepareCommand.Create());
 root.Subcommands.Add(TrainCommand.Create());

@@ -14,17 +14,16 @@ public static class BenchCommand
         var tokens = new Option<int>("--tokens") { Description = "prefill length", DefaultValueFactory = _ => 128 };
         var steps = new Option<int>("--decode-steps") { Description = "cached decode steps", DefaultValueFactory = _ => 32 };
         var weights = CommandRunner.WeightsOption();
-        var forward = new Command("forward", "JSON figures: prefill and cached-decode tokens/s, and the MoE overhead ratio.") { dir, tokens, steps, weights };
+        var forward = new Command("forward", "JSON figures: prefill tokens/s, decode tokens/s with and without the KV cache, and (MoE models) the MoE overhead ratio.") { dir, tokens, steps, weights };
         forward.SetAction(parse => CommandRunner.Guard(() =>
         {
             var n = parse.GetValue(tokens);
             if (n < 1) throw new R1SharpException("--tokens must be >= 1");
             using var model = ModelIO.Load(parse.GetValue(dir)!, CommandRunner.ParseWeights(parse.GetValue(weights)!));
-            if (model is not DeepSeekForCausalLM deepSeek) throw new R1SharpException("bench forward needs a DeepSeek model");
             var decodeSteps = parse.GetValue(steps);
             if (n + decodeSteps + 1 > model.Config.MaxPositionEmbeddings)
                 throw new R1SharpException($"--tokens + --decode-steps exceed max_position_embeddings {model.Config.MaxPositionEmbeddings}");
-            var r = ForwardBenchmark.Run(deepSeek, n, decodeSteps);
+            var r = ForwardBenchmark.Run(model, n, decodeSteps);
             var summary = ModelSummary.Of(model);
             Console.Out.WriteLine(JsonSerializer.Serialize(new
             {
@@ -36,16 +35,20 @@ public static class BenchCommand
                 prefill_tokens_per_s = Math.Round(r.PrefillTokensPerSecond, 1),
                 decode_steps = r.DecodeSteps,
                 decode_tokens_per_s = Math.Round(r.DecodeTokensPerSecond, 2),
-                moe_overhead_ratio = Math.Round(r.MoeOverheadRatioPrefill, 3),
-                moe_overhead_ratio_decode = Math.Round(r.MoeOverheadRatioDecode, 3),
-                moe_layer_ms = Math.Round(r.MoeSecondsPrefill * 1000, 3),
-                dense_equivalent_ms = Math.Round(r.DenseSecondsPrefill * 1000, 3),
+                decode_tokens_per_s_without_cache = Math.Round(r.UncachedDecodeTokensPerSecond, 2),
+                cache_speedup = Math.Round(r.DecodeTokensPerSecond / r.UncachedDecodeTokensPerSecond, 2),
+                moe_overhead_ratio = Nullable(r.MoeOverheadRatioPrefill, 3),
+                moe_overhead_ratio_decode = Nullable(r.MoeOverheadRatioDecode, 3),
+                moe_layer_ms = Nullable(r.MoeSecondsPrefill * 1000, 3),
+                dense_equivalent_ms = Nullable(r.DenseSecondsPrefill * 1000, 3),
             }));
             return 0;
         }));
         var command = new Command("bench", "Benchmarks that print JSON figures.") { forward, Quant(), Train(), Tokenizer() };
         return command;
     }
+
+    private static double? Nullable(double value, int digits) => double.IsNaN(value) ? null : Math.Round(value, digits);
 
     private static Command Quant()
     {

@@ -38,8 +38,9 @@ public static class InspectCommand
             table.AddRow("parameters (active per token)", $"{summary.ActiveParameters:N0}");
             if (summary.MtpParameters > 0) table.AddRow("parameters (MTP modules)", $"{summary.MtpParameters:N0}");
             table.AddRow("layers (dense / MoE)", $"{summary.DenseLayers} / {summary.MoeLayers}");
-            table.AddRow("experts (routed / shared / per token)", $"{summary.RoutedExperts} / {summary.SharedExperts} / {summary.ExpertsPerToken}");
-            table.AddRow("KV cache per token (MLA latent, f32)", Size(summary.KvBytesPerToken));
+            if (summary.MoeLayers > 0) table.AddRow("experts (routed / shared / per token)", $"{summary.RoutedExperts} / {summary.SharedExperts} / {summary.ExpertsPerToken}");
+            if (config is DenseConfig dense) table.AddRow("attention heads (query / key-value)", $"{dense.NumAttentionHeads} / {dense.NumKeyValueHeads}");
+            table.AddRow(config is DenseConfig ? "KV cache per token (grouped-query, f32)" : "KV cache per token (MLA latent, f32)", Size(summary.KvBytesPerToken));
             table.AddRow("KV cache per token (standard MHA, f32)", Size(summary.StandardKvBytesPerToken));
             table.AddRow("dtype", string.Join(" + ", dtypes));
             table.AddRow("size of weights", Size(bytes));

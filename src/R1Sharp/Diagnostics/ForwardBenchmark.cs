@@ -4,14 +4,15 @@ using static TorchSharp.torch;
 
 namespace R1Sharp.Diagnostics;
 
-/// Times prefill, cached decode, and the MoE layers against a dense SwiGLU of the same active size.
+/// Times prefill, cached decode, decode without the cache (recomputing the whole sequence per token,
+/// as a model without a KV cache must), and the MoE layers against a dense SwiGLU of the same active size.
 public static class ForwardBenchmark
 {
     public sealed record Result(
-        int PrefillTokens, double PrefillTokensPerSecond, int DecodeSteps, double DecodeTokensPerSecond,
+        int PrefillTokens, double PrefillTokensPerSecond, int DecodeSteps, double DecodeTokensPerSecond, double UncachedDecodeTokensPerSecond,
         double MoeOverheadRatioPrefill, double MoeOverheadRatioDecode, double MoeSecondsPrefill, double DenseSecondsPrefill, int Threads);
 
-    public static Result Run(DeepSeekForCausalLM model, int tokens, int decodeSteps = 32, int repeats = 5, long seed = 0)
+    public static Result Run(CausalLM model, int tokens, int decodeSteps = 32, int repeats = 5, long seed = 0)
     {
         using var noGrad = no_grad();
         var generator = new Generator((ulong)seed);
@@ -35,9 +36,22 @@ public static class ForwardBenchmark
         }
         var decode = watch.Elapsed.TotalSeconds / decodeSteps;
 
-        var (moePrefill, densePrefill) = MoeVersusDense(model, tokens, repeats, generator);
-        var (moeDecode, denseDecode) = MoeVersusDense(model, 1, repeats * 4, generator);
-        return new Result(tokens, tokens / prefill, decodeSteps, 1 / decode,
+        var sequence = ids.clone();
+        watch.Restart();
+        for (int i = 0; i < decodeSteps; i++)
+        {
+            using var scope = NewDisposeScope();
+            var token = model.Forward(sequence)[.., -1].argmax(-1, keepdim: true);
+            var longer = cat([sequence, token], 1);
+            sequence.Dispose();
+            sequence = longer.DetachFromDisposeScope();
+        }
+        var uncached = watch.Elapsed.TotalSeconds / decodeSteps;
+        sequence.Dispose();
+
+        var (moePrefill, densePrefill) = model is DeepSeekForCausalLM d ? MoeVersusDense(d, tokens, repeats, generator) : (double.NaN, double.NaN);
+        var (moeDecode, denseDecode) = model is DeepSeekForCausalLM d2 ? MoeVersusDense(d2, 1, repeats * 4, generator) : (double.NaN, double.NaN);
+        return new Result(tokens, tokens / prefill, decodeSteps, 1 / decode, 1 / uncached,
             moePrefill / densePrefill, moeDecode / denseDecode, moePrefill, densePrefill, get_num_threads());
     }
 

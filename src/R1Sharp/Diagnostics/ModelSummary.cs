@@ -3,7 +3,8 @@ using R1Sharp.Models;
 
 namespace R1Sharp.Diagnostics;
 
-/// What `inspect` reports: parameter counts (total, active per token), layer kinds and KV-cache cost.
+/// What `inspect` reports: parameter counts (total, active per token), layer kinds and KV-cache cost
+/// (MLA latent for DeepSeek, grouped-query K/V for the dense family; "standard" is full multi-head K/V).
 public sealed record ModelSummary(
     string ModelType, long TotalParameters, long MtpParameters, long ActiveParameters,
     int DenseLayers, int MoeLayers, int RoutedExperts, int SharedExperts, int ExpertsPerToken,
@@ -14,6 +15,13 @@ public sealed record ModelSummary(
     /// Counts from a model's parameter names and shapes (works on the meta device: nothing is allocated).
     public static ModelSummary Of(CausalLM model, int kvElementBytes = 4)
     {
+        if (model.Config is DenseConfig dense)
+        {
+            var parameters = model.parameters().Sum(p => p.NumberOfElements);
+            var kv = (long)dense.NumHiddenLayers * 2 * dense.NumKeyValueHeads * dense.HeadDim * kvElementBytes;
+            var mha = (long)dense.NumHiddenLayers * 2 * dense.NumAttentionHeads * dense.HeadDim * kvElementBytes;
+            return new ModelSummary(dense.ModelType, parameters, 0, parameters, dense.NumHiddenLayers, 0, 0, 0, 0, kv, mha, kvElementBytes);
+        }
         var config = (DeepSeekConfig)model.Config;
         long total = 0, mtp = 0, routed = 0;
         foreach (var (name, p) in model.named_parameters())
