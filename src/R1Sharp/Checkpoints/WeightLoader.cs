@@ -36,7 +36,9 @@ public static class WeightLoader
         }
         var missing = targets.Keys.Where(n => !checkpoint.Contains(n)).ToList();
         var tied = model.Config.TieWordEmbeddings ? "lm_head.weight" : null;
-        var unexpected = checkpoint.Names.Where(n => !targets.ContainsKey(n) && !consumed.Contains(n) && n != tied).Order().ToList();
+        // Older transformers versions saved the rope buffer; it is recomputed from the config, as transformers does.
+        var unexpected = checkpoint.Names.Where(n => !targets.ContainsKey(n) && !consumed.Contains(n) && n != tied && !n.EndsWith(".rotary_emb.inv_freq"))
+            .Order().ToList();
         if (missing.Count > 0) problems.Add("missing: " + List(missing));
         if (unexpected.Count > 0) problems.Add("unexpected: " + List(unexpected));
         if (misShaped.Count > 0) problems.Add("mis-shaped: " + List(misShaped));
