@@ -19,7 +19,9 @@ public static class BatchGenerator
         var longest = prompts.Max(p => p.Length);
         if (longest + options.MaxNewTokens > model.Config.MaxPositionEmbeddings)
             throw new R1SharpException($"prompt ({longest}) + max new tokens ({options.MaxNewTokens}) exceeds max_position_embeddings ({model.Config.MaxPositionEmbeddings})");
-        var sampler = new Sampler(options);
+        options.Validate();
+        var generator = new Generator((ulong)(options.Seed ?? Random.Shared.NextInt64()));
+        var samplingRows = prompts.Select(_ => new SamplingRow(options, null, [], [])).ToList();
         int rows = prompts.Count;
         var lengths = prompts.Select(p => (long)p.Length).ToArray();
         var padded = new long[rows * longest];
@@ -35,7 +37,7 @@ public static class BatchGenerator
         {
             var logits = model.Forward(tensor(padded, device: model.Device).view(rows, longest), cache, lengths);   // [B, T, V]
             var last = logits.gather(1, (tensor(lengths, device: model.Device) - 1).view(rows, 1, 1).expand(rows, 1, logits.shape[2])).squeeze(1);
-            next = sampler.Sample(last).cpu().data<long>().ToArray();
+            next = BatchSampler.Sample(last, samplingRows, generator);
         }
         for (int step = 0; ; step++)
         {
@@ -48,7 +50,7 @@ public static class BatchGenerator
             if (step + 1 >= options.MaxNewTokens || finished.All(f => f)) break;
             using var scope = NewDisposeScope();
             var input = tensor(next.Select((id, r) => finished[r] ? padId : id).ToArray(), device: model.Device).view(rows, 1);
-            next = sampler.Sample(model.Forward(input, cache)[.., -1]).cpu().data<long>().ToArray();
+            next = BatchSampler.Sample(model.Forward(input, cache)[.., -1], samplingRows, generator);
         }
         return output.Select((tokens, r) => new BatchCompletion([.. tokens], !finished[r])).ToList();
     }

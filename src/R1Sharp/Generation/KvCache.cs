@@ -4,10 +4,15 @@ namespace R1Sharp.Generation;
 
 /// A preallocated key/value cache that the caller owns and passes into forward.
 /// Each layer holds buffers shaped [batch, maxLength, ...] (for MLA: the normalised latent and the
-/// rotated rope key); row b holds positions [0, Lengths[b]) and grows independently of the other rows.
+/// rotated rope key; for grouped-query attention: keys and values); row b holds positions
+/// [0, Lengths[b]) and grows independently of the other rows. `Rows(...)` gives a view of some rows
+/// (a continuous-batching scheduler's running sequences) that reads and writes the same memory.
 public sealed class KvCache : IDisposable
 {
     private readonly Tensor[][] _layers;
+    private readonly long[] _lengths;
+    private readonly KvCache? _parent;
+    private readonly int[]? _rows;
 
     public KvCache(int batchSize, int maxLength, IReadOnlyList<long[]> perTokenShapes, int layers, ScalarType dtype, Device? device = null)
     {
@@ -15,17 +20,38 @@ public sealed class KvCache : IDisposable
         if (maxLength < 1) throw new ArgumentOutOfRangeException(nameof(maxLength));
         BatchSize = batchSize;
         MaxLength = maxLength;
-        Lengths = new long[batchSize];
+        _lengths = new long[batchSize];
         _layers = Enumerable.Range(0, layers)
             .Select(_ => perTokenShapes.Select(s => zeros([batchSize, maxLength, .. s], dtype: dtype, device: device).DetachFromDisposeScope()).ToArray())
             .ToArray();
     }
 
+    private KvCache(KvCache parent, int[] rows)
+    {
+        _parent = parent;
+        _rows = rows;
+        _layers = parent._layers;
+        _lengths = parent._lengths;
+        BatchSize = rows.Length;
+        MaxLength = parent.MaxLength;
+    }
+
     public int BatchSize { get; }
     public int MaxLength { get; }
-    public long[] Lengths { get; }
     public int Layers => _layers.Length;
     public long Bytes => _layers.Sum(l => l.Sum(t => t.NumberOfElements * t.ElementSize));
+
+    /// Tokens held by each row of this cache (or view).
+    public long[] Lengths => _rows is null ? _lengths : _rows.Select(r => _lengths[r]).ToArray();
+
+    /// A view of some rows of the root cache, in the given order.
+    public KvCache Rows(params int[] rows)
+    {
+        var root = _parent ?? this;
+        var mapped = _rows is null ? rows : rows.Select(r => _rows[r]).ToArray();
+        if (mapped.Any(r => r < 0 || r >= root.BatchSize)) throw new ArgumentOutOfRangeException(nameof(rows));
+        return new KvCache(root, mapped);
+    }
 
     /// Positions of the next `count` tokens of every row: [B, count].
     public Tensor NextPositions(long count, Device device) =>
@@ -34,28 +60,39 @@ public sealed class KvCache : IDisposable
     /// Writes values [B, T, ...] at the positions given (rows and columns [B, T]) of one layer.
     public void Write(int layer, Tensor positions, params Tensor[] values)
     {
-        var rows = arange(BatchSize, device: positions.device).unsqueeze(1).expand_as(positions);
+        var rows = RowIndex(positions.device).unsqueeze(1).expand_as(positions);
         for (int i = 0; i < values.Length; i++)
             _layers[layer][i].index_put_(values[i].to_type(_layers[layer][i].dtype), rows, positions);
     }
 
-    /// The first `length` positions of a layer's buffers.
-    public Tensor[] Read(int layer, long length) => _layers[layer].Select(t => t.narrow(1, 0, length)).ToArray();
+    /// The first `length` positions of a layer's buffers, for this cache's rows.
+    public Tensor[] Read(int layer, long length) => _layers[layer]
+        .Select(t => _rows is null ? t.narrow(1, 0, length) : t.narrow(1, 0, length).index_select(0, RowIndex(t.device)))
+        .ToArray();
+
+    private Tensor RowIndex(Device device) =>
+        _rows is null ? arange(BatchSize, device: device) : tensor(_rows.Select(r => (long)r).ToArray(), device: device);
 
     /// Marks `counts[b]` more tokens of row b as valid after a forward.
     public void Advance(IReadOnlyList<long> counts)
     {
         for (int b = 0; b < BatchSize; b++)
         {
-            if (Lengths[b] + counts[b] > MaxLength) throw new InvalidOperationException("KV cache overflow");
-            Lengths[b] += counts[b];
+            var row = _rows?[b] ?? b;
+            if (_lengths[row] + counts[b] > MaxLength) throw new InvalidOperationException("KV cache overflow");
+            _lengths[row] += counts[b];
         }
     }
 
-    public void Reset(int row) => Lengths[row] = 0;
+    /// Empties a row so that a new sequence can use it (older contents are masked by position).
+    public void Reset(int row) => _lengths[_rows?[row] ?? row] = 0;
+
+    /// Tokens held across all rows of the root cache.
+    public long TokensInUse => _lengths.Sum();
 
     public void Dispose()
     {
+        if (_parent is not null) return;   // a view owns nothing
         foreach (var layer in _layers) foreach (var t in layer) t.Dispose();
     }
 }

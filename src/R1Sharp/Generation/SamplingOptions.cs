@@ -8,6 +8,9 @@ public sealed record SamplingOptions
     public double TopP { get; init; } = 1.0;
     public double MinP { get; init; }
     public double RepetitionPenalty { get; init; } = 1.0;
+    /// OpenAI's penalties on generated tokens: subtract presence once, frequency per occurrence.
+    public double PresencePenalty { get; init; }
+    public double FrequencyPenalty { get; init; }
     public long? Seed { get; init; }
     public int MaxNewTokens { get; init; } = 128;
     public IReadOnlyCollection<long> StopTokenIds { get; init; } = [];
@@ -25,6 +28,8 @@ public sealed record SamplingOptions
         if (!(TopP > 0 && TopP <= 1)) throw new R1SharpException("top_p must be in (0, 1]");
         if (!(MinP >= 0 && MinP < 1)) throw new R1SharpException("min_p must be in [0, 1)");
         if (!(RepetitionPenalty > 0)) throw new R1SharpException("repetition_penalty must be > 0");
+        if (!(PresencePenalty is >= -2 and <= 2)) throw new R1SharpException("presence_penalty must be in [-2, 2]");
+        if (!(FrequencyPenalty is >= -2 and <= 2)) throw new R1SharpException("frequency_penalty must be in [-2, 2]");
         if (MaxNewTokens < 0) throw new R1SharpException("max new tokens must be >= 0");
         if (StopStrings.Any(string.IsNullOrEmpty)) throw new R1SharpException("stop strings must not be empty");
     }

@@ -15,9 +15,11 @@ public static class TokenGenerator
         var maxLength = prompt.Count + options.MaxNewTokens;
         if (maxLength > model.Config.MaxPositionEmbeddings)
             throw new R1SharpException($"prompt ({prompt.Count}) + max new tokens ({options.MaxNewTokens}) exceeds max_position_embeddings ({model.Config.MaxPositionEmbeddings})");
-        var sampler = new Sampler(options);
+        options.Validate();
+        var generator = new Generator((ulong)(options.Seed ?? Random.Shared.NextInt64()));
         using var cache = model.CreateCache(1, maxLength);
         var history = new List<long>(prompt);
+        var generated = new List<long>();
         var input = prompt.ToArray();
         for (int step = 0; step < options.MaxNewTokens; step++)
         {
@@ -26,12 +28,12 @@ public static class TokenGenerator
             using (no_grad())
             {
                 var logits = model.Forward(tensor(input, device: model.Device).unsqueeze(0), cache);   // [1, T, V]
-                var historyTensor = options.RepetitionPenalty != 1.0 ? tensor(history.ToArray(), device: model.Device).unsqueeze(0) : null;
-                next = sampler.Sample(logits[.., -1], historyTensor).item<long>();
+                next = BatchSampler.Sample(logits[.., -1], [new SamplingRow(options, null, history, generated)], generator)[0];
             }
             if (options.StopTokenIds.Contains(next)) yield break;
             yield return next;
             history.Add(next);
+            generated.Add(next);
             input = [next];
         }
     }
