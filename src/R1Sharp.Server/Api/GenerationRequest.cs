@@ -1,0 +1,31 @@
+using R1Sharp.Generation;
+
+namespace R1Sharp.Server.Api;
+
+/// What both completion endpoints share: the model check, sampling parameters, n, stream, priority.
+public sealed record GenerationRequest(SamplingOptions Sampling, int MaxTokens, int N, bool Stream, bool IncludeUsage, int Priority, bool IgnoreEos)
+{
+    public static GenerationRequest Read(RequestReader r, ServerOptions options, SamplingOptions defaults)
+    {
+        var model = r.String("model");
+        if (model is not null && model != options.ServedModelName)
+            throw new ApiError(400, $"the model '{model}' does not exist; this server serves '{options.ServedModelName}'", "model", "model_not_found");
+        var maxTokens = r.Integer("max_completion_tokens", 1, int.MaxValue) ?? r.Integer("max_tokens", 1, int.MaxValue) ?? options.DefaultMaxTokens;
+        if (r.Bool("logprobs") == true) throw ApiError.Invalid("logprobs", "logprobs are not supported");
+        var s = defaults with { MaxNewTokens = (int)maxTokens, StopStrings = r.Stop() };
+        if (r.Number("temperature", 0, 2) is double t) s = s with { Temperature = t };
+        if (r.Number("top_p", 0, 1, minExclusive: true) is double p) s = s with { TopP = p };
+        if (r.Integer("top_k", -1, int.MaxValue) is long k) s = s with { TopK = (int)Math.Max(0, k) };
+        if (r.Number("min_p", 0, 1) is double minP) s = s with { MinP = minP };
+        if (r.Number("repetition_penalty", 0, 10, minExclusive: true) is double rep) s = s with { RepetitionPenalty = rep };
+        if (r.Number("presence_penalty", -2, 2) is double presence) s = s with { PresencePenalty = presence };
+        if (r.Number("frequency_penalty", -2, 2) is double frequency) s = s with { FrequencyPenalty = frequency };
+        if (r.Integer("seed", long.MinValue, long.MaxValue) is long seed) s = s with { Seed = seed };
+        var n = (int)(r.Integer("n", 1, 16) ?? 1);
+        var stream = r.Bool("stream") ?? false;
+        var includeUsage = r.Object("stream_options") is { } so && new RequestReader(so).Bool("include_usage") == true;
+        var priority = (int)(r.Integer("priority", int.MinValue, int.MaxValue) ?? 0);
+        var ignoreEos = r.Bool("ignore_eos") ?? false;
+        return new GenerationRequest(s, (int)Math.Min(maxTokens, int.MaxValue), n, stream, includeUsage, priority, ignoreEos);
+    }
+}

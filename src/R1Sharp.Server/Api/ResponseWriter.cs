@@ -1,0 +1,99 @@
+using System.Text;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Http;
+
+namespace R1Sharp.Server.Api;
+
+/// Writes a completion as OpenAI does: chunks of server-sent events ending in `data: [DONE]`, or one
+/// JSON object at the end. Chat choices carry the reasoning in `reasoning_content` (DeepSeek's API)
+/// and `reasoning` (vLLM) next to `content`.
+public sealed class ResponseWriter(HttpContext context, bool chat, GenerationRequest request, int promptTokens, string model, int choices)
+{
+    private readonly string _id = (chat ? "chatcmpl-" : "cmpl-") + Guid.NewGuid().ToString("N");
+    private readonly long _created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+    private readonly StringBuilder[] _reasoning = Enumerable.Range(0, choices).Select(_ => new StringBuilder()).ToArray();
+    private readonly StringBuilder[] _content = Enumerable.Range(0, choices).Select(_ => new StringBuilder()).ToArray();
+    private readonly string?[] _finish = new string?[choices];
+    private readonly bool[] _started = new bool[choices];
+    private bool _headersSent;
+
+    private string Object => chat ? (request.Stream ? "chat.completion.chunk" : "chat.completion") : "text_completion";
+
+    public async Task Delta(int index, string reasoning, string content)
+    {
+        _reasoning[index].Append(reasoning);
+        _content[index].Append(content);
+        if (!request.Stream) return;
+        if (chat && !_started[index])
+        {
+            _started[index] = true;
+            await Send(Chunk(index, new JsonObject { ["role"] = "assistant", ["content"] = "" }, null));
+        }
+        if (reasoning.Length > 0) await Send(Chunk(index, new JsonObject { ["reasoning_content"] = reasoning, ["reasoning"] = reasoning }, null));
+        if (content.Length > 0) await Send(Chunk(index, chat ? new JsonObject { ["content"] = content } : null, null, content));
+    }
+
+    public async Task Finish(int index, string reason, int completionTokens)
+    {
+        _finish[index] = reason;
+        if (request.Stream) await Send(Chunk(index, chat ? new JsonObject() : null, reason, ""));
+    }
+
+    public async Task Complete(int completionTokens)
+    {
+        var usage = new JsonObject { ["prompt_tokens"] = promptTokens, ["completion_tokens"] = completionTokens, ["total_tokens"] = promptTokens + completionTokens };
+        if (request.Stream)
+        {
+            await Send(Envelope(new JsonArray(), usage));
+            await SendRaw("data: [DONE]\n\n");
+            return;
+        }
+        var list = new JsonArray();
+        for (int i = 0; i < choices; i++)
+        {
+            var reasoning = _reasoning[i].Length > 0 ? _reasoning[i].ToString() : null;
+            list.Add(chat
+                ? new JsonObject
+                {
+                    ["index"] = i,
+                    ["message"] = new JsonObject { ["role"] = "assistant", ["content"] = _content[i].ToString(), ["reasoning_content"] = reasoning, ["reasoning"] = reasoning },
+                    ["logprobs"] = null, ["finish_reason"] = _finish[i],
+                }
+                : new JsonObject { ["index"] = i, ["text"] = _content[i].ToString(), ["logprobs"] = null, ["finish_reason"] = _finish[i] });
+        }
+        context.Response.ContentType = "application/json";
+        await context.Response.WriteAsync(Envelope(list, usage).ToJsonString(Json.Options), context.RequestAborted);
+    }
+
+    private JsonObject Chunk(int index, JsonObject? delta, string? finish, string? text = null)
+    {
+        var choice = chat
+            ? new JsonObject { ["index"] = index, ["delta"] = delta, ["logprobs"] = null, ["finish_reason"] = finish }
+            : new JsonObject { ["index"] = index, ["text"] = text ?? "", ["logprobs"] = null, ["finish_reason"] = finish };
+        return Envelope(new JsonArray(choice), null);
+    }
+
+    private JsonObject Envelope(JsonArray list, JsonObject? usage)
+    {
+        var body = new JsonObject { ["id"] = _id, ["object"] = Object, ["created"] = _created, ["model"] = model, ["choices"] = list };
+        if (usage is not null) body["usage"] = usage;
+        return body;
+    }
+
+    private Task Send(JsonObject chunk) => SendRaw("data: " + chunk.ToJsonString(Json.Options) + "\n\n");
+
+    private async Task SendRaw(string text)
+    {
+        if (!_headersSent)
+        {
+            _headersSent = true;
+            context.Response.ContentType = "text/event-stream";
+            context.Response.Headers.CacheControl = "no-cache";
+            context.Response.Headers["X-Accel-Buffering"] = "no";
+        }
+        await context.Response.WriteAsync(text, context.RequestAborted);
+        await context.Response.Body.FlushAsync(context.RequestAborted);
+    }
+
+    public bool Started => _headersSent;
+}

@@ -1,0 +1,50 @@
+namespace R1Sharp.Server;
+
+/// `r1sharp serve` settings. Bound from the "R1Sharp" section of appsettings.json, environment
+/// variables (R1SHARP__PORT, R1SHARP__MAXBATCH, …) and command-line options, then validated.
+public sealed class ServerOptions
+{
+    public string ModelDir { get; set; } = "";
+    /// The model name clients send (default: the folder name).
+    public string? ModelName { get; set; }
+    public string Host { get; set; } = "127.0.0.1";
+    public int Port { get; set; } = 8000;
+    public string? ApiKey { get; set; }
+    public string Weights { get; set; } = "f32";
+    /// Sequences decoded together in one forward (KV-cache rows).
+    public int MaxBatch { get; set; } = 16;
+    /// Requests allowed to wait for a slot; more are refused with 429.
+    public int MaxQueue { get; set; } = 64;
+    /// Tokens per sequence (prompt + completion); bounds KV-cache memory. Default: the model's context.
+    public int? MaxContext { get; set; }
+    /// Triton-style dynamic batching: how long an idle scheduler may wait for a preferred batch size.
+    public double MaxQueueDelayMs { get; set; }
+    /// Triton-style preferred batch sizes to wait for (within MaxQueueDelayMs) when the scheduler is idle.
+    public int[] PreferredBatchSizes { get; set; } = [];
+    /// Requests waiting longer than this for a slot fail with a clear error.
+    public double QueueTimeoutSeconds { get; set; } = 60;
+    /// On shutdown, running requests get this long to finish before they are cancelled.
+    public double ShutdownTimeoutSeconds { get; set; } = 10;
+    /// max_tokens when a request gives none.
+    public int DefaultMaxTokens { get; set; } = 512;
+
+    public string ServedModelName => ModelName ?? Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(ModelDir)));
+
+    public void Validate()
+    {
+        void Require(bool ok, string message) { if (!ok) throw new R1SharpException("serve: " + message); }
+        Require(ModelDir.Length > 0, "a model folder is required");
+        Require(Directory.Exists(ModelDir), $"model directory not found: {ModelDir}");
+        Require(Port is >= 0 and <= 65535, $"port {Port} is not in 0..65535");
+        Require(MaxBatch is >= 1 and <= 1024, $"max batch {MaxBatch} is not in 1..1024");
+        Require(MaxQueue >= 0, $"max queue {MaxQueue} must be >= 0");
+        Require(MaxContext is null or >= 2, "max context must be >= 2");
+        Require(MaxQueueDelayMs >= 0, "max queue delay must be >= 0");
+        Require(PreferredBatchSizes.All(b => b >= 1 && b <= MaxBatch), "preferred batch sizes must be in 1..max batch");
+        Require(QueueTimeoutSeconds > 0, "queue timeout must be > 0");
+        Require(ShutdownTimeoutSeconds >= 0, "shutdown timeout must be >= 0");
+        Require(DefaultMaxTokens >= 1, "default max tokens must be >= 1");
+        Require(Weights is "f32" or "bf16" or "fp8" or "int8", $"weights '{Weights}' must be f32, bf16, fp8 or int8");
+        Require(ApiKey is null || ApiKey.Length > 0, "the API key must not be empty");
+    }
+}
