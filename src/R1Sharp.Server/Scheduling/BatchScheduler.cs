@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using R1Sharp.Generation;
 using R1Sharp.Models;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace R1Sharp.Server.Scheduling;
@@ -51,6 +52,8 @@ public sealed class BatchScheduler : IDisposable
     /// Tokens a sequence may hold (prompt + completion).
     public int MaxContext { get; }
     public int Running => _slots.Count(s => s is not null);
+    /// Tensors alive on the scheduler thread after its last step (flat over time, or memory leaks).
+    public long LiveTensors { get; private set; }
 
     public Sequence Submit(int[] prompt, SamplingOptions options, int maxTokens, int priority, CancellationToken requestAborted, bool ignoreEos = false)
     {
@@ -110,14 +113,17 @@ public sealed class BatchScheduler : IDisposable
 
     private void Step()
     {
-        using var scope = NewDisposeScope();
-        using var noGrad = no_grad();
-        DropCancelled();
-        var admitted = Admit();
-        if (admitted.Count > 0) Prefill(admitted);
-        var running = _slots.OfType<Sequence>().Where(s => !s.Finished && s.Generated.Count > 0 && !admitted.Contains(s)).ToList();
-        if (running.Count > 0) Decode(running);
-        UpdateGauges();
+        using (var scope = NewDisposeScope())
+        using (no_grad())
+        {
+            DropCancelled();
+            var admitted = Admit();
+            if (admitted.Count > 0) Prefill(admitted);
+            var running = _slots.OfType<Sequence>().Where(s => !s.Finished && s.Generated.Count > 0 && !admitted.Contains(s)).ToList();
+            if (running.Count > 0) Decode(running);
+            UpdateGauges();
+        }
+        LiveTensors = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
     }
 
     private void DropCancelled()
