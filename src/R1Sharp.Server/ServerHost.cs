@@ -43,7 +43,12 @@ public static class ServerHost
         app.UseExceptionHandler(error => error.Run(async context =>
         {
             var failure = context.Features.Get<IExceptionHandlerFeature>()?.Error;
-            var apiError = failure as ApiError ?? new ApiError(500, "internal server error: " + failure?.GetType().Name, null, "internal_error");
+            var apiError = failure switch
+            {
+                ApiError e => e,
+                R1SharpException e => new ApiError(400, e.Message, null, "invalid_request"),   // our errors are written for the user
+                _ => new ApiError(500, "internal server error: " + failure?.GetType().Name, null, "internal_error"),
+            };
             await apiError.WriteAsync(context.Response);
         }));
         app.Use(async (context, next) =>

@@ -29,8 +29,8 @@ public sealed class ServerMetrics : IDisposable
         _meter.CreateObservableGauge("r1sharp_num_requests_running", () => Running, description: "sequences in the running batch");
         _meter.CreateObservableGauge("r1sharp_num_requests_waiting", () => Waiting, description: "sequences waiting for a slot");
         _meter.CreateObservableGauge("r1sharp_kv_cache_usage_perc", () => KvCacheUsage, description: "fraction of KV-cache token slots in use (0..1)");
-        _meter.CreateObservableGauge("r1sharp_kv_cache_bytes_in_use", () => KvCacheBytesInUse, unit: "By", description: "bytes of KV cache holding live tokens");
-        _meter.CreateObservableGauge("r1sharp_kv_cache_bytes_allocated", () => KvCacheBytesAllocated, unit: "By", description: "bytes of KV cache allocated");
+        _meter.CreateObservableGauge("r1sharp_kv_cache_in_use_bytes", () => KvCacheBytesInUse, unit: "By", description: "bytes of KV cache holding live tokens");
+        _meter.CreateObservableGauge("r1sharp_kv_cache_allocated_bytes", () => KvCacheBytesAllocated, unit: "By", description: "bytes of KV cache allocated");
         _meter.CreateObservableGauge("r1sharp_model_weight_bytes", () => WeightBytes, unit: "By", description: "bytes of model weights (native tensor memory)");
         _meter.CreateObservableGauge("r1sharp_process_managed_bytes", () => GC.GetTotalMemory(false), unit: "By", description: ".NET managed heap in use");
         _meter.CreateObservableGauge("r1sharp_process_resident_bytes", () => Environment.WorkingSet, unit: "By", description: "resident set size (managed + native, incl. tensors)");

@@ -72,6 +72,10 @@ public class DenseModelTests
         var ids = Ids(reference["ids"]!);
         long[] lengths = [ids.Length, 9];
         var batch = tensor(ids.Concat(ids.Take(9)).Concat(Enumerable.Repeat(0L, ids.Length - 9)).ToArray()).view(2, -1);
+        var lastOnly = model.Forward(batch, null, lengths, lastOnly: true);
+        var full = model.Forward(batch);
+        Numerics.AssertClose(full[0, ^1], lastOnly[0, 0], 1e-5, "last position of the full row");
+        Numerics.AssertClose(full[1, 8], lastOnly[1, 0], 1e-5, "last valid position of the padded row");
         using var cache = model.CreateCache(2, 40);
         var prefill = model.Forward(batch, cache, lengths);
         var next = model.Forward(tensor(new long[] { 5, 6 }).view(2, 1), cache);

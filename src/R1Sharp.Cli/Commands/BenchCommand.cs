@@ -44,7 +44,7 @@ public static class BenchCommand
             }));
             return 0;
         }));
-        var command = new Command("bench", "Benchmarks that print JSON figures.") { forward, Quant(), Train(), Tokenizer() };
+        var command = new Command("bench", "Benchmarks that print JSON figures.") { forward, Quant(), Train(), Tokenizer(), Serve() };
         return command;
     }
 
@@ -113,6 +113,50 @@ public static class BenchCommand
                 encode_mb_per_s_first_pass = Math.Round(r.ColdMegabytesPerSecond, 2),
                 encode_mb_per_s = Math.Round(r.WarmMegabytesPerSecond, 2),
                 decode_tokens_per_s = Math.Round(r.DecodeTokensPerSecond),
+            }));
+            return 0;
+        }));
+        return command;
+    }
+
+    private static Command Serve()
+    {
+        var dir = new Argument<string>("DIR") { Description = "model folder with tokenizer files" };
+        var levels = new Option<string>("--concurrency") { Description = "concurrent streaming clients per level", DefaultValueFactory = _ => "1,4,16" };
+        var requests = new Option<int>("--requests") { Description = "requests per client at each level", DefaultValueFactory = _ => 3 };
+        var maxTokens = new Option<int>("--max-tokens") { Description = "tokens generated per request (eos ignored)", DefaultValueFactory = _ => 64 };
+        var weights = CommandRunner.WeightsOption();
+        var command = new Command("serve", "JSON per concurrency: aggregate tokens/s, p50/p99 time to first token and inter-token latency, through the HTTP server.") { dir, levels, requests, maxTokens, weights };
+        command.SetAction(parse => CommandRunner.Guard(() =>
+        {
+            var concurrency = CommandRunner.ParseIds(parse.GetValue(levels)!, "--concurrency").Select(c => c is >= 1 and <= 256 ? (int)c : throw new R1SharpException("--concurrency values must be in 1..256")).ToList();
+            if (parse.GetValue(requests) < 1 || parse.GetValue(maxTokens) < 1) throw new R1SharpException("--requests and --max-tokens must be >= 1");
+            var options = new R1Sharp.Server.ServerOptions { ModelDir = parse.GetValue(dir)!, Weights = parse.GetValue(weights)!, MaxQueue = 1024 };
+            options.Validate();
+            using var generator = R1Sharp.Generation.TextGenerator.Load(options.ModelDir, CommandRunner.ParseWeights(options.Weights));
+            const string prompt = "Reasoning models think before they answer: they write out the steps, check them, and only then commit to a final answer.";
+            var results = R1Sharp.Server.ServeBenchmark.RunAsync(generator, options, concurrency, parse.GetValue(requests), parse.GetValue(maxTokens), prompt).GetAwaiter().GetResult();
+            var single = results.FirstOrDefault(r => r.Concurrency == 1)?.TokensPerSecond;
+            Console.Out.WriteLine(JsonSerializer.Serialize(new
+            {
+                model = options.ModelDir,
+                parameters = generator.Model.parameters().Sum(p => p.NumberOfElements),
+                prompt_tokens = generator.Plain(prompt).Ids.Length,
+                max_tokens = parse.GetValue(maxTokens),
+                threads = TorchSharp.torch.get_num_threads(),
+                levels = results.Select(r => new
+                {
+                    concurrency = r.Concurrency,
+                    requests = r.Requests,
+                    completion_tokens = r.CompletionTokens,
+                    seconds = Math.Round(r.Seconds, 2),
+                    tokens_per_s = Math.Round(r.TokensPerSecond, 1),
+                    speedup_vs_1 = single is double s ? Math.Round(r.TokensPerSecond / s, 2) : (double?)null,
+                    ttft_p50_ms = Math.Round(r.TtftP50Ms, 1),
+                    ttft_p99_ms = Math.Round(r.TtftP99Ms, 1),
+                    itl_p50_ms = Math.Round(r.ItlP50Ms, 2),
+                    itl_p99_ms = Math.Round(r.ItlP99Ms, 2),
+                }),
             }));
             return 0;
         }));

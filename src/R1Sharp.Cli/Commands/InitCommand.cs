@@ -13,13 +13,17 @@ public static class InitCommand
         var seed = new Option<long>("--seed") { Description = "random seed for the weights", DefaultValueFactory = _ => 0 };
         var dtype = new Option<string>("--dtype") { Description = "stored weight type: f32 or bf16", DefaultValueFactory = _ => "f32" };
         dtype.AcceptOnlyFromAmong("f32", "bf16");
-        var command = new Command("init", "Create a randomly initialised model in Hugging Face layout.") { config, output, seed, dtype };
+        var tokenizer = new Option<bool>("--byte-tokenizer") { Description = "also write R1Sharp's byte-level tokenizer files (with its chat template), so text commands and the server work" };
+        var command = new Command("init", "Create a randomly initialised model in Hugging Face layout.") { config, output, seed, dtype, tokenizer };
         command.SetAction(parse => CommandRunner.Guard(() =>
         {
             var modelConfig = ModelConfig.Load(parse.GetValue(config)!);
             using var model = ModelIO.Create(modelConfig);
             ModelIO.Initialize(model, parse.GetValue(seed));
+            if (parse.GetValue(tokenizer) && modelConfig.VocabSize < R1Sharp.Tokenization.ByteTokenizer.VocabSize)
+                throw new R1SharpException($"--byte-tokenizer needs vocab_size >= {R1Sharp.Tokenization.ByteTokenizer.VocabSize}, the config has {modelConfig.VocabSize}");
             ModelIO.Save(model, parse.GetValue(output)!, SafeTensorsDType.Parse(parse.GetValue(dtype)!));
+            if (parse.GetValue(tokenizer)) R1Sharp.Tokenization.ByteTokenizer.Instance.Save(parse.GetValue(output)!);
             Console.Error.WriteLine($"wrote {modelConfig.ModelType} model ({model.parameters().Sum(p => p.NumberOfElements):N0} parameters) to {parse.GetValue(output)}");
             return 0;
         }));

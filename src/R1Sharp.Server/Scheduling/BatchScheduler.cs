@@ -174,8 +174,7 @@ public sealed class BatchScheduler : IDisposable
             for (int t = 0; t < admitted[r].Prompt.Length; t++) ids[r * longest + t] = admitted[r].Prompt[t];
         var lengths = admitted.Select(s => (long)s.Prompt.Length).ToArray();
         var view = _cache.Rows(admitted.Select(s => s.Slot).ToArray());
-        var logits = _model.Forward(tensor(ids, device: _model.Device).view(admitted.Count, longest), view, lengths);
-        var last = logits.gather(1, (tensor(lengths, device: _model.Device) - 1).view(-1, 1, 1).expand(-1, 1, logits.shape[2])).squeeze(1);
+        var last = _model.Forward(tensor(ids, device: _model.Device).view(admitted.Count, longest), view, lengths, lastOnly: true).squeeze(1);
         foreach (var s in admitted)
         {
             s.Seen.AddRange(s.Prompt.Select(i => (long)i));

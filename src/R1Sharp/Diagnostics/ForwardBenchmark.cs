@@ -41,7 +41,7 @@ public static class ForwardBenchmark
         for (int i = 0; i < decodeSteps; i++)
         {
             using var scope = NewDisposeScope();
-            var token = model.Forward(sequence)[.., -1].argmax(-1, keepdim: true);
+            var token = model.Forward(sequence, lastOnly: true)[.., -1].argmax(-1, keepdim: true);
             var longer = cat([sequence, token], 1);
             sequence.Dispose();
             sequence = longer.DetachFromDisposeScope();

@@ -35,8 +35,7 @@ public static class BatchGenerator
         long[] next;
         using (var scope = NewDisposeScope())
         {
-            var logits = model.Forward(tensor(padded, device: model.Device).view(rows, longest), cache, lengths);   // [B, T, V]
-            var last = logits.gather(1, (tensor(lengths, device: model.Device) - 1).view(rows, 1, 1).expand(rows, 1, logits.shape[2])).squeeze(1);
+            var last = model.Forward(tensor(padded, device: model.Device).view(rows, longest), cache, lengths, lastOnly: true).squeeze(1);   // [B, V]
             next = BatchSampler.Sample(last, samplingRows, generator);
         }
         for (int step = 0; ; step++)

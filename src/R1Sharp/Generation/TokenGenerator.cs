@@ -27,7 +27,7 @@ public static class TokenGenerator
             using (var scope = NewDisposeScope())
             using (no_grad())
             {
-                var logits = model.Forward(tensor(input, device: model.Device).unsqueeze(0), cache);   // [1, T, V]
+                var logits = model.Forward(tensor(input, device: model.Device).unsqueeze(0), cache, lastOnly: true);   // [1, 1, V]
                 next = BatchSampler.Sample(logits[.., -1], [new SamplingRow(options, null, history, generated)], generator)[0];
             }
             if (options.StopTokenIds.Contains(next)) yield break;

@@ -17,8 +17,17 @@ public abstract class CausalLM : nn.Module
     public abstract WeightFormat WeightFormat { get; }
 
     /// ids [B, T] -> float32 logits [B, T, V]. With a cache, row b's tokens continue at cache.Lengths[b]
-    /// and the cache advances by validLengths[b] (default T): rows may be right-padded.
-    public abstract Tensor Forward(Tensor ids, KvCache? cache = null, long[]? validLengths = null, ForwardTrace? trace = null);
+    /// and the cache advances by validLengths[b] (default T): rows may be right-padded. `lastOnly`
+    /// returns [B, 1, V] for each row's last valid token only (what generation needs from a prefill).
+    public abstract Tensor Forward(Tensor ids, KvCache? cache = null, long[]? validLengths = null, ForwardTrace? trace = null, bool lastOnly = false);
+
+    /// Hidden states [B, T, H] -> [B, 1, H] at each row's last valid position.
+    protected static Tensor LastPositions(Tensor h, long[]? validLengths)
+    {
+        if (validLengths is null) return h.narrow(1, h.shape[1] - 1, 1);
+        var index = (tensor(validLengths, device: h.device) - 1).view(-1, 1, 1).expand(-1, 1, h.shape[2]);
+        return h.gather(1, index);
+    }
 
     public abstract KvCache CreateCache(int batchSize, int maxLength);
 

@@ -53,13 +53,14 @@ public sealed class DeepSeekForCausalLM : CausalLM
         new(batchSize, Math.Min(maxLength, _config.MaxPositionEmbeddings), LatentAttention.CacheShapes(_config),
             _config.NumHiddenLayers + _config.NumNextnPredictLayers, ScalarType.Float32, Device);
 
-    public override Tensor Forward(Tensor ids, KvCache? cache = null, long[]? validLengths = null, ForwardTrace? trace = null)
+    public override Tensor Forward(Tensor ids, KvCache? cache = null, long[]? validLengths = null, ForwardTrace? trace = null, bool lastOnly = false)
     {
         using var scope = NewDisposeScope();
         long batch = ids.shape[0], length = ids.shape[1];
         var ctx = Context(batch, length, ids.device, cache);
         var h = _model.Forward(ids, ctx, trace);
-        var logits = (_lmHead is not null ? _lmHead.forward(h) : nn.functional.linear(h, _model.EmbeddingWeight.to_type(ScalarType.Float32))).to_type(ScalarType.Float32);
+        if (lastOnly) h = LastPositions(h, validLengths);
+        var logits = (_lmHead is not null ? _lmHead.forward(h) : SmallBatchLinear.Forward(h, _model.EmbeddingWeight.to_type(ScalarType.Float32))).to_type(ScalarType.Float32);
         cache?.Advance(validLengths ?? Enumerable.Repeat(length, (int)batch).ToArray());
         return logits.MoveToOuterDisposeScope();
     }

@@ -24,7 +24,7 @@ public sealed class DenseLinear : nn.Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor x)
     {
-        if (!Autocast.IsBf16) return nn.functional.linear(x, weight, bias);
+        if (!Autocast.IsBf16) return SmallBatchLinear.Forward(x, weight, bias);
         using var scope = NewDisposeScope();
         var y = nn.functional.linear(x.to_type(ScalarType.BFloat16), weight.to_type(ScalarType.BFloat16));
         if (bias is not null) y = y.to_type(ScalarType.Float32) + bias;

@@ -51,7 +51,7 @@ public sealed class QuantizedLinear : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        return nn.functional.linear(x, Dequantized(), bias).MoveToOuterDisposeScope();
+        return SmallBatchLinear.Forward(x, Dequantized(), bias).MoveToOuterDisposeScope();
     }
 
     /// Stores a float weight [out, in], quantizing it to this layer's format.

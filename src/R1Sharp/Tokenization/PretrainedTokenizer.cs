@@ -158,10 +158,15 @@ public sealed class PretrainedTokenizer
         return cleanUpSpaces ?? CleanUpTokenizationSpaces ? CleanUp(text) : text;
     }
 
-    internal void AppendBytes(int id, bool skipSpecialTokens, List<byte> bytes)
+    /// `strict`: an id the tokenizer does not know is an error; otherwise it adds nothing, as Hugging Face
+    /// decodes it (models often have a few more output rows than the tokenizer has tokens).
+    internal void AppendBytes(int id, bool skipSpecialTokens, List<byte> bytes, bool strict = true)
     {
         if ((uint)id >= (uint)_tokenBytes.Length || _tokenBytes[id] is not { } tokenBytes)
+        {
+            if (!strict) return;
             throw new R1SharpException($"token id {id} is not in the tokenizer's vocabulary (0..{_tokenBytes.Length - 1})");
+        }
         if (skipSpecialTokens && _specialIds.Contains(id)) return;
         bytes.AddRange(tokenBytes);
     }

@@ -3,7 +3,7 @@ using System.Text;
 namespace R1Sharp.Tokenization;
 
 /// Turns generated ids into text as they arrive, holding back the bytes of a UTF-8 character until
-/// it is complete (a token may end in the middle of one).
+/// it is complete (a token may end in the middle of one). Ids the tokenizer does not know add nothing.
 public sealed class StreamingDetokenizer(PretrainedTokenizer tokenizer, bool skipSpecialTokens = false)
 {
     private readonly List<byte> _pending = [];
@@ -11,7 +11,7 @@ public sealed class StreamingDetokenizer(PretrainedTokenizer tokenizer, bool ski
     /// The text that `id` completes (possibly empty).
     public string Add(int id)
     {
-        tokenizer.AppendBytes(id, skipSpecialTokens, _pending);
+        tokenizer.AppendBytes(id, skipSpecialTokens, _pending, strict: false);
         var complete = CompleteLength(_pending);
         if (complete == 0) return "";
         var text = Encoding.UTF8.GetString(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_pending)[..complete]);
