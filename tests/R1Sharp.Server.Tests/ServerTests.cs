@@ -4,6 +4,7 @@ using System.Net;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
 using OpenAI.Chat;
 
 namespace R1Sharp.Server.Tests;
@@ -242,5 +243,25 @@ public class ServerTests
         Assert.Equal(tensors, server.Scheduler.LiveTensors);
         Assert.True(GC.GetTotalMemory(true) - managed < 8 << 20, $"managed heap grew by {(GC.GetTotalMemory(true) - managed) >> 20} MiB");
         Assert.True(Environment.WorkingSet - resident < 64 << 20, $"resident memory grew by {(Environment.WorkingSet - resident) >> 20} MiB");
+    }
+}
+
+public class DynamicBatchingTests
+{
+    [Fact]
+    public async Task AnIdleSchedulerWaitsForAPreferredBatchUpToTheMaximumDelay()
+    {
+        await using var server = new TestServer(o => { o.MaxQueueDelayMs = 400; o.PreferredBatchSizes = [4]; });
+        var chat = server.OpenAI().GetChatClient("scripted");
+        var watch = Stopwatch.StartNew();
+        await chat.CompleteChatAsync([new UserChatMessage("alone")]);
+        Assert.True(watch.Elapsed >= TimeSpan.FromMilliseconds(380), $"a lone request started after {watch.ElapsedMilliseconds} ms");
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(5));
+
+        var before = await server.Http.GetStringAsync("/metrics");
+        var small = Regex.Match(before, "r1sharp_batch_size_bucket\\{[^}]*le=\"2\"\\} (\\d+)").Groups[1].Value;
+        await Task.WhenAll(Enumerable.Range(0, 4).Select(async i => { await Task.Delay(i * 50); await chat.CompleteChatAsync([new UserChatMessage($"r{i}")]); }));
+        var after = await server.Http.GetStringAsync("/metrics");
+        Assert.Equal(small, Regex.Match(after, "r1sharp_batch_size_bucket\\{[^}]*le=\"2\"\\} (\\d+)").Groups[1].Value);   // no step ran with fewer than 4
     }
 }
