@@ -11,7 +11,7 @@ namespace R1Sharp.Tests;
 /// an explicit head_dim, attention and MLP biases.
 public class DenseModelTests
 {
-    public static IEnumerable<object[]> Fixtures => [["qwen2"], ["llama3"], ["llama-linear"]];
+    public static IEnumerable<object[]> Fixtures => [["qwen2"], ["llama3"], ["llama-linear"], ["qwen2-swa"], ["llama-local-global"]];
 
     private static (CausalLM Model, JsonObject Reference) Load(string name)
     {

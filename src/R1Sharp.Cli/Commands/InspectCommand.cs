@@ -42,6 +42,9 @@ public static class InspectCommand
             if (config is DenseConfig dense) table.AddRow("attention heads (query / key-value)", $"{dense.NumAttentionHeads} / {dense.NumKeyValueHeads}");
             table.AddRow(config is DenseConfig ? "KV cache per token (grouped-query, f32)" : "KV cache per token (MLA latent, f32)", Size(summary.KvBytesPerToken));
             table.AddRow("KV cache per token (standard MHA, f32)", Size(summary.StandardKvBytesPerToken));
+            if (summary.LocalLayers > 0)
+                table.AddRow("local layers (window / sinks)", $"{summary.LocalLayers} of {summary.DenseLayers + summary.MoeLayers} ({summary.Window} / {summary.Sinks})");
+            table.AddRow("KV cache at 4k / 32k / 128k tokens (f32)", string.Join(" / ", new[] { 4096L, 32768, 131072 }.Select(t => Size(summary.KvBytesAt(t)))));
             table.AddRow("dtype", string.Join(" + ", dtypes));
             table.AddRow("size of weights", Size(bytes));
             AnsiConsole.Write(table);

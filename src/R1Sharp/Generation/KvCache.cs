@@ -7,6 +7,8 @@ namespace R1Sharp.Generation;
 /// rotated rope key; for grouped-query attention: keys and values); row b holds positions
 /// [0, Lengths[b]) and grows independently of the other rows. `Rows(...)` gives a view of some rows
 /// (a continuous-batching scheduler's running sequences) that reads and writes the same memory.
+/// Local (sliding-window) layers may instead hold a ring of `RingCapacity` slots (sinks + window), so
+/// their memory does not grow with the sequence.
 public sealed class KvCache : IDisposable
 {
     private readonly Tensor[][] _layers;
@@ -14,17 +16,25 @@ public sealed class KvCache : IDisposable
     private readonly KvCache? _parent;
     private readonly int[]? _rows;
 
-    public KvCache(int batchSize, int maxLength, IReadOnlyList<long[]> perTokenShapes, int layers, ScalarType dtype, Device? device = null)
+    public KvCache(int batchSize, int maxLength, IReadOnlyList<long[]> perTokenShapes, int layers, ScalarType dtype, Device? device = null,
+        bool[]? ringLayers = null, int ringCapacity = 0)
     {
         if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize));
         if (maxLength < 1) throw new ArgumentOutOfRangeException(nameof(maxLength));
         BatchSize = batchSize;
         MaxLength = maxLength;
+        RingCapacity = ringCapacity;
         _lengths = new long[batchSize];
+        _ringLayers = Enumerable.Range(0, layers).Select(l => ringCapacity > 0 && ringLayers is not null && l < ringLayers.Length && ringLayers[l]).ToArray();
         _layers = Enumerable.Range(0, layers)
-            .Select(_ => perTokenShapes.Select(s => zeros([batchSize, maxLength, .. s], dtype: dtype, device: device).DetachFromDisposeScope()).ToArray())
+            .Select(l => perTokenShapes.Select(s => zeros([batchSize, _ringLayers[l] ? ringCapacity : maxLength, .. s], dtype: dtype, device: device).DetachFromDisposeScope()).ToArray())
             .ToArray();
     }
+
+    private readonly bool[] _ringLayers;
+
+    /// Slots of a local layer's rolling cache (0: local layers keep every position).
+    public int RingCapacity { get; }
 
     private KvCache(KvCache parent, int[] rows)
     {
@@ -32,6 +42,8 @@ public sealed class KvCache : IDisposable
         _rows = rows;
         _layers = parent._layers;
         _lengths = parent._lengths;
+        _ringLayers = parent._ringLayers;
+        RingCapacity = parent.RingCapacity;
         BatchSize = rows.Length;
         MaxLength = parent.MaxLength;
     }
@@ -69,6 +81,23 @@ public sealed class KvCache : IDisposable
     public Tensor[] Read(int layer, long length) => _layers[layer]
         .Select(t => _rows is null ? t.narrow(1, 0, length) : t.narrow(1, 0, length).index_select(0, RowIndex(t.device)))
         .ToArray();
+
+    /// Every slot of a local layer's ring, for this cache's rows: [B, RingCapacity, ...] each.
+    public Tensor[] ReadRing(int layer) => _layers[layer]
+        .Select(t => _rows is null ? t : t.index_select(0, RowIndex(t.device)))
+        .ToArray();
+
+    /// Writes the kept new tokens (values [B, T, ...]) into a local layer's ring.
+    public void WriteRing(int layer, Models.RingWrite write, params Tensor[] values)
+    {
+        var rows = RowIndex(write.Rows.device).index_select(0, write.Rows);
+        for (int i = 0; i < values.Length; i++)
+            _layers[layer][i].index_put_(values[i][write.Rows, write.Tokens].to_type(_layers[layer][i].dtype), rows, write.Slots);
+    }
+
+    /// Bytes a sequence of `tokens` tokens occupies: global layers per token, rings at most their capacity.
+    public static long BytesFor(long tokens, IReadOnlyList<long> perTokenBytesByLayer, bool[] localLayers, int ringCapacity) =>
+        perTokenBytesByLayer.Select((b, l) => b * (ringCapacity > 0 && l < localLayers.Length && localLayers[l] ? Math.Min(tokens, ringCapacity) : tokens)).Sum();
 
     private Tensor RowIndex(Device device) =>
         _rows is null ? arange(BatchSize, device: device) : tensor(_rows.Select(r => (long)r).ToArray(), device: device);

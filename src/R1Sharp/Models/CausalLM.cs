@@ -42,7 +42,8 @@ public abstract class CausalLM : nn.Module
     public Device Device => parameters().First().device;
 
     /// Positions, rope rows, mask and key length of `length` new tokens per row (continuing the cache if given).
-    protected AttentionContext BuildContext(long batch, long length, Device device, KvCache? cache, Tensor cosTable, Tensor sinTable, AttentionMode mode)
+    protected AttentionContext BuildContext(long batch, long length, Device device, KvCache? cache, Tensor cosTable, Tensor sinTable, AttentionMode mode,
+        long[]? validLengths = null)
     {
         Tensor positions;
         long keyLength;
@@ -65,8 +66,34 @@ public abstract class CausalLM : nn.Module
         var flat = positions.reshape(-1);
         var cos = cosTable.index_select(0, flat).view(batch, length, -1);
         var sin = sinTable.index_select(0, flat).view(batch, length, -1);
-        return new AttentionContext(cos, sin, positions, CausalMask(positions, keyLength), keyLength, cache, mode);
+        var context = new AttentionContext(cos, sin, positions, CausalMask(positions, keyLength), keyLength, cache, mode);
+        return Config.Window is int window ? WithWindow(context, window, validLengths ?? Enumerable.Repeat(length, (int)batch).ToArray()) : context;
     }
+
+    /// Local layers' mask, and with a rolling cache where their new tokens go.
+    private AttentionContext WithWindow(AttentionContext ctx, int window, long[] validLengths)
+    {
+        var sinks = Config.NumSinkTokens;
+        var local = Enumerable.Range(0, ctx.Cache?.Layers ?? Config.NumHiddenLayers + 1).Select(Config.IsLocalLayer).ToArray();
+        var device = ctx.Positions.device;
+        if (ctx.Cache is not { RingCapacity: > 0 } cache)
+        {
+            var keys = arange(ctx.KeyLength, device: device).unsqueeze(0).expand(ctx.Positions.shape[0], -1);
+            return ctx with { LocalLayers = local, LocalMask = AttentionWindow.Mask(ctx.Positions, keys, window, sinks) };
+        }
+        var lengths = tensor(cache.Lengths, device: device);
+        var valid = tensor(validLengths, device: device);
+        var (ringPositions, ringValid) = AttentionWindow.RingContents(lengths, window, sinks);
+        var newValid = arange(ctx.Positions.shape[1], device: device).unsqueeze(0) < valid.unsqueeze(1);
+        var mask = AttentionWindow.Mask(ctx.Positions, cat([ringPositions, ctx.Positions], 1), window, sinks, cat([ringValid, newValid], 1));
+        return ctx with { LocalLayers = local, LocalMask = mask, Ring = AttentionWindow.Writes(ctx.Positions, lengths, valid, window, sinks) };
+    }
+
+    /// Ring slots for local layers when a cache of `maxLength` would otherwise hold more (0: no ring).
+    protected int RingCapacityFor(int maxLength) =>
+        Config.Window is int w && Config.NumSinkTokens + w < maxLength ? Config.NumSinkTokens + w : 0;
+
+    protected bool[] LocalLayerFlags(int layers) => Enumerable.Range(0, layers).Select(Config.IsLocalLayer).ToArray();
 
     /// Additive causal mask [B, 1, T, S]: the query at position p sees keys 0..p.
     protected static Tensor CausalMask(Tensor positions, long keyLength)

@@ -49,15 +49,18 @@ public sealed class DeepSeekForCausalLM : CausalLM
         return (freqs, scale * softmaxMscale * softmaxMscale, ropeFactor);
     }
 
-    public override KvCache CreateCache(int batchSize, int maxLength) =>
-        new(batchSize, Math.Min(maxLength, _config.MaxPositionEmbeddings), LatentAttention.CacheShapes(_config),
-            _config.NumHiddenLayers + _config.NumNextnPredictLayers, ScalarType.Float32, Device);
+    public override KvCache CreateCache(int batchSize, int maxLength)
+    {
+        var length = Math.Min(maxLength, _config.MaxPositionEmbeddings);
+        var layers = _config.NumHiddenLayers + _config.NumNextnPredictLayers;
+        return new(batchSize, length, LatentAttention.CacheShapes(_config), layers, ScalarType.Float32, Device, LocalLayerFlags(layers), RingCapacityFor(length));
+    }
 
     public override Tensor Forward(Tensor ids, KvCache? cache = null, long[]? validLengths = null, ForwardTrace? trace = null, bool lastOnly = false)
     {
         using var scope = NewDisposeScope();
         long batch = ids.shape[0], length = ids.shape[1];
-        var ctx = Context(batch, length, ids.device, cache);
+        var ctx = Context(batch, length, ids.device, cache, validLengths);
         var h = _model.Forward(ids, ctx, trace);
         if (lastOnly) h = LastPositions(h, validLengths);
         var logits = (_lmHead is not null ? _lmHead.forward(h) : SmallBatchLinear.Forward(h, _model.EmbeddingWeight.to_type(ScalarType.Float32))).to_type(ScalarType.Float32);
@@ -76,8 +79,8 @@ public sealed class DeepSeekForCausalLM : CausalLM
         return mtp.ForwardMtp(hidden, nextIds, ctx, _config.NumHiddenLayers + depth).MoveToOuterDisposeScope();
     }
 
-    private AttentionContext Context(long batch, long length, Device device, KvCache? cache) =>
-        BuildContext(batch, length, device, cache, _cos, _sin, AttentionMode);
+    private AttentionContext Context(long batch, long length, Device device, KvCache? cache, long[]? validLengths = null) =>
+        BuildContext(batch, length, device, cache, _cos, _sin, AttentionMode, validLengths);
 
     /// HF "model": embeddings, blocks (then MTP modules), final norm.
     private sealed class DeepSeekBody : nn.Module

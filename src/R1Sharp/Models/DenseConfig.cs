@@ -10,7 +10,6 @@ public sealed record DenseConfig : ModelConfig
     [JsonPropertyName("head_dim")] public int? HeadDimOrNull { get; init; }
     [JsonPropertyName("attention_bias")] public bool AttentionBiasFlag { get; init; }
     [JsonPropertyName("mlp_bias")] public bool MlpBias { get; init; }
-    [JsonPropertyName("use_sliding_window")] public bool UseSlidingWindow { get; init; }
 
     [JsonIgnore] public bool IsQwen2 => ModelType == "qwen2";
     [JsonIgnore] public int NumKeyValueHeads => NumKeyValueHeadsOrNull ?? NumAttentionHeads;
@@ -26,7 +25,7 @@ public sealed record DenseConfig : ModelConfig
             $"num_attention_heads ({NumAttentionHeads}) must be a multiple of num_key_value_heads ({NumKeyValueHeads})");
         Require(HeadDim > 0 && HeadDim % 2 == 0, $"head_dim ({HeadDim}) must be a positive even number");
         Require(HeadDimOrNull is not null || HiddenSize % NumAttentionHeads == 0, "hidden_size must be a multiple of num_attention_heads");
-        Require(!UseSlidingWindow, "use_sliding_window is not supported yet (set it to false)");
+        Require(UseSlidingWindow != true || SlidingWindow is not null, "use_sliding_window needs sliding_window");
         if (RopeScaling is { } r)
         {
             Require(r.Kind is "default" or "linear" or "llama3", $"rope_scaling type '{r.Kind}' is not supported for {ModelType} (default, linear, llama3)");

@@ -40,15 +40,18 @@ public sealed class DenseForCausalLM : CausalLM
         _ => Rope.InverseFrequencies(c.HeadDim, c.RopeTheta),
     };
 
-    public override KvCache CreateCache(int batchSize, int maxLength) =>
-        new(batchSize, Math.Min(maxLength, _config.MaxPositionEmbeddings), GroupedQueryAttention.CacheShapes(_config),
-            _config.NumHiddenLayers, ScalarType.Float32, Device);
+    public override KvCache CreateCache(int batchSize, int maxLength)
+    {
+        var length = Math.Min(maxLength, _config.MaxPositionEmbeddings);
+        return new(batchSize, length, GroupedQueryAttention.CacheShapes(_config), _config.NumHiddenLayers, ScalarType.Float32, Device,
+            LocalLayerFlags(_config.NumHiddenLayers), RingCapacityFor(length));
+    }
 
     public override Tensor Forward(Tensor ids, KvCache? cache = null, long[]? validLengths = null, ForwardTrace? trace = null, bool lastOnly = false)
     {
         using var scope = NewDisposeScope();
         long batch = ids.shape[0], length = ids.shape[1];
-        var ctx = BuildContext(batch, length, ids.device, cache, _cos, _sin, AttentionMode.Naive);
+        var ctx = BuildContext(batch, length, ids.device, cache, _cos, _sin, AttentionMode.Naive, validLengths);
         var h = _model.Forward(ids, ctx, trace);
         if (lastOnly) h = LastPositions(h, validLengths);
         var logits = (_lmHead is not null ? _lmHead.forward(h) : SmallBatchLinear.Forward(h, _model.EmbeddingWeight.to_type(ScalarType.Float32))).to_type(ScalarType.Float32);

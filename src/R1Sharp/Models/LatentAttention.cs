@@ -55,7 +55,14 @@ public sealed class LatentAttention : nn.Module
         var latent = _kvNorm.forward(kv.narrow(-1, 0, _rank));                            // [B, T, rank]
         var ropeKey = Rope.ApplyInterleaved(kv.narrow(-1, _rank, _rope), ctx.Cos, ctx.Sin); // [B, T, rope]
 
-        if (ctx.Cache is { } cache)
+        if (ctx.UsesRing(layer))
+        {
+            var ring = ctx.Cache!.ReadRing(layer);
+            var (newLatent, newRopeKey) = (latent, ropeKey);
+            (latent, ropeKey) = (cat([ring[0].to_type(x.dtype), latent], 1), cat([ring[1].to_type(x.dtype), ropeKey], 1));
+            ctx.Cache.WriteRing(layer, ctx.Ring!, newLatent, newRopeKey);                     // after reading: slots are reused
+        }
+        else if (ctx.Cache is { } cache)
         {
             cache.Write(layer, ctx.Positions, latent, ropeKey);
             var cached = cache.Read(layer, ctx.KeyLength);
@@ -64,8 +71,8 @@ public sealed class LatentAttention : nn.Module
 
         var wkvB = Projection.Weight(_kvB).view(_heads, _nope + _v, _rank);
         var output = ctx.Mode == AttentionMode.Absorbed
-            ? Absorbed(qNope, qRope, latent, ropeKey, wkvB, ctx.Mask)
-            : Naive(qNope, qRope, latent, ropeKey, ctx.Mask);                            // [B, h, T, v]
+            ? Absorbed(qNope, qRope, latent, ropeKey, wkvB, ctx.MaskFor(layer))
+            : Naive(qNope, qRope, latent, ropeKey, ctx.MaskFor(layer));                            // [B, h, T, v]
         return _o.forward(output.transpose(1, 2).reshape(b, t, _heads * _v)).MoveToOuterDisposeScope();
     }
 

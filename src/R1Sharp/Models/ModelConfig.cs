@@ -23,6 +23,26 @@ public abstract record ModelConfig
     [JsonPropertyName("eos_token_id"), JsonConverter(typeof(TokenIdsConverter))] public int[]? EosTokenIds { get; init; }
     [JsonPropertyName("torch_dtype")] public string? TorchDtype { get; init; }
     [JsonPropertyName("quantization_config")] public QuantizationConfig? QuantizationConfig { get; init; }
+    /// Local (sliding-window) attention: each query sees the last `sliding_window` positions (itself
+    /// included) plus the first `num_sink_tokens` (attention sinks). Which layers are local:
+    /// `layer_types` ("sliding_attention"/"full_attention" per layer), else layers >= `max_window_layers`,
+    /// else all. Qwen2 applies it only with `use_sliding_window`, as transformers does.
+    [JsonPropertyName("sliding_window")] public int? SlidingWindow { get; init; }
+    [JsonPropertyName("use_sliding_window")] public bool? UseSlidingWindow { get; init; }
+    [JsonPropertyName("max_window_layers")] public int? MaxWindowLayers { get; init; }
+    [JsonPropertyName("layer_types")] public string[]? LayerTypes { get; init; }
+    [JsonPropertyName("num_sink_tokens")] public int NumSinkTokens { get; init; }
+
+    /// The window of local layers, or null when the model attends globally everywhere.
+    [JsonIgnore] public int? Window => SlidingWindow is int w && (ModelType != "qwen2" || UseSlidingWindow == true) ? w : null;
+
+    public bool IsLocalLayer(int layer)
+    {
+        if (Window is null) return false;
+        if (LayerTypes is { } types) return layer < types.Length && types[layer] == "sliding_attention";
+        var firstLocal = MaxWindowLayers ?? (ModelType == "qwen2" ? 28 : 0);
+        return layer >= firstLocal;
+    }
 
     /// The file's JSON exactly as read, so saving keeps keys we do not model.
     [JsonIgnore] public JsonObject Json { get; init; } = [];
@@ -38,6 +58,12 @@ public abstract record ModelConfig
         Require(RmsNormEps > 0, "rms_norm_eps must be > 0");
         Require(RopeTheta > 0, "rope_theta must be > 0");
         Require(HiddenAct == "silu", $"hidden_act '{HiddenAct}' is not supported (only silu)");
+        Require(SlidingWindow is null or > 0, "sliding_window must be > 0");
+        Require(NumSinkTokens >= 0, "num_sink_tokens must be >= 0");
+        Require(MaxWindowLayers is null or >= 0, "max_window_layers must be >= 0");
+        Require(LayerTypes is null || LayerTypes.Length >= NumHiddenLayers, $"layer_types must name all {NumHiddenLayers} layers");
+        Require(LayerTypes is null || LayerTypes.All(t => t is "sliding_attention" or "full_attention"),
+            "layer_types entries must be \"sliding_attention\" or \"full_attention\"");
         if (QuantizationConfig is { } q)
         {
             Require(q.QuantMethod is "fp8" or "int8", $"quantization_config.quant_method '{q.QuantMethod}' is not supported (fp8, int8)");

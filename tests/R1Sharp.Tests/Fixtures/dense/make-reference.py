@@ -34,6 +34,25 @@ def inverse_frequencies(c, head_dim):
         inv = np.where(medium, smoothed, scaled)
     return inv
 
+def is_local(c, layer):
+    # transformers: Qwen2 windows only with use_sliding_window, from layer max_window_layers on (default 28);
+    # layer_types, when given, names each layer.
+    if c.get("sliding_window") is None or (c["model_type"] == "qwen2" and not c.get("use_sliding_window")):
+        return False
+    if "layer_types" in c:
+        return c["layer_types"][layer] == "sliding_attention"
+    return layer >= c.get("max_window_layers", 28 if c["model_type"] == "qwen2" else 0)
+
+def layer_mask(c, layer, T):
+    # Written out element by element: query q sees key k if k <= q and, in a local layer,
+    # k > q - window or k < num_sink_tokens.
+    mask = np.full((T, T), -np.inf)
+    for q in range(T):
+        for k in range(q + 1):
+            if not is_local(c, layer) or k > q - c["sliding_window"] or k < c.get("num_sink_tokens", 0):
+                mask[q, k] = 0.0
+    return mask
+
 def forward(c, w, ids):
     h, heads, kv = c["hidden_size"], c["num_attention_heads"], c.get("num_key_value_heads", c["num_attention_heads"])
     d = c.get("head_dim") or h // heads
@@ -50,8 +69,8 @@ def forward(c, w, ids):
     emb = np.concatenate([angles, angles], -1)
     cos, sin = np.cos(emb)[None], np.sin(emb)[None]
     x = w["model.embed_tokens.weight"][ids]
-    mask = np.triu(np.full((T, T), -np.inf), 1)
     for i in range(c["num_hidden_layers"]):
+        mask = layer_mask(c, i, T)
         p = f"model.layers.{i}."
         a = norm(x, p + "input_layernorm.weight")
         q = lin(a, p + "self_attn.q_proj").reshape(T, heads, d).transpose(1, 0, 2)
@@ -117,5 +136,10 @@ build("qwen2", {"model_type": "qwen2", **common, "num_key_value_heads": 2, "rope
                 "use_sliding_window": False, "sliding_window": 32, "max_window_layers": 2}, 1)
 build("llama3", {"model_type": "llama", **common, "num_key_value_heads": 1, "rope_theta": 500000.0, "tie_word_embeddings": False,
                  "rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 16}}, 2)
+build("qwen2-swa", {"model_type": "qwen2", **common, "num_key_value_heads": 2, "rope_theta": 10000.0, "tie_word_embeddings": True,
+                   "use_sliding_window": True, "sliding_window": 5, "max_window_layers": 1}, 4)
+build("llama-local-global", {"model_type": "llama", **common, "num_hidden_layers": 3, "num_key_value_heads": 2, "rope_theta": 10000.0,
+                             "sliding_window": 4, "num_sink_tokens": 2,
+                             "layer_types": ["sliding_attention", "full_attention", "sliding_attention"]}, 5)
 build("llama-linear", {"model_type": "llama", **common, "num_key_value_heads": 4, "head_dim": 12, "rope_theta": 10000.0,
                        "attention_bias": True, "mlp_bias": True, "rope_scaling": {"type": "linear", "factor": 2.0}}, 3)
