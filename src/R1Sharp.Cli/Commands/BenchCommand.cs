@@ -44,7 +44,7 @@ public static class BenchCommand
             }));
             return 0;
         }));
-        var command = new Command("bench", "Benchmarks that print JSON figures.") { forward, Quant(), Train(), Tokenizer(), Serve() };
+        var command = new Command("bench", "Benchmarks that print JSON figures.") { forward, Quant(), Train(), Tokenizer(), Serve(), Long() };
         return command;
     }
 
@@ -161,6 +161,51 @@ public static class BenchCommand
             return 0;
         }));
         return command;
+    }
+
+    private static Command Long()
+    {
+        var dir = new Argument<string>("DIR") { Description = "model folder (its weights, run with full, sliding-window and local+global attention)" };
+        var lengths = new Option<string>("--lengths") { Description = "sequence lengths (k = 1024)", DefaultValueFactory = _ => "1k,4k,16k" };
+        var window = new Option<int>("--window") { Description = "sliding window of local layers", DefaultValueFactory = _ => 512 };
+        var sinks = new Option<int>("--sinks") { Description = "attention-sink tokens local layers always see", DefaultValueFactory = _ => 4 };
+        var steps = new Option<int>("--decode-steps") { DefaultValueFactory = _ => 16 };
+        var chunk = new Option<int>("--chunk") { Description = "prefill chunk (tokens per forward)", DefaultValueFactory = _ => 512 };
+        var command = new Command("long", "JSON: prefill and decode tokens/s and KV-cache bytes for full, sliding-window and local+global attention at each length.") { dir, lengths, window, sinks, steps, chunk };
+        command.SetAction(parse => CommandRunner.Guard(() =>
+        {
+            var parsed = parse.GetValue(lengths)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(ParseLength).ToList();
+            if (parsed.Count == 0) throw new R1SharpException("--lengths needs at least one length, e.g. 1k,4k,16k");
+            if (parse.GetValue(window) < 1 || parse.GetValue(sinks) < 0 || parse.GetValue(steps) < 1 || parse.GetValue(chunk) < 1)
+                throw new R1SharpException("--window, --decode-steps and --chunk must be >= 1, --sinks >= 0");
+            var rows = LongContextBenchmark.Run(parse.GetValue(dir)!, parsed, parse.GetValue(window), parse.GetValue(sinks), parse.GetValue(steps), parse.GetValue(chunk));
+            Console.Out.WriteLine(JsonSerializer.Serialize(new
+            {
+                model = parse.GetValue(dir),
+                window = parse.GetValue(window),
+                sinks = parse.GetValue(sinks),
+                threads = TorchSharp.torch.get_num_threads(),
+                rows = rows.Select(r => new
+                {
+                    variant = r.Variant,
+                    length = r.Length,
+                    prefill_tokens_per_s = Math.Round(r.PrefillTokensPerSecond, 1),
+                    decode_tokens_per_s = Math.Round(r.DecodeTokensPerSecond, 1),
+                    cache_bytes = r.CacheBytes,
+                    local_layer_cache_bytes = r.LocalLayerCacheBytes,
+                    global_layer_cache_bytes = r.GlobalLayerCacheBytes,
+                }),
+            }));
+            return 0;
+        }));
+        return command;
+    }
+
+    private static int ParseLength(string text)
+    {
+        var k = text.EndsWith('k') || text.EndsWith('K');
+        if (!int.TryParse(k ? text[..^1] : text, out var n) || n < 1) throw new R1SharpException($"--lengths: '{text}' is not a length (e.g. 4k or 4096)");
+        return k ? n * 1024 : n;
     }
 
     private static Command Train()

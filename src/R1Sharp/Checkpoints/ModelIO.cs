@@ -16,11 +16,12 @@ public static class ModelIO
         _ => throw new R1SharpException($"model_type '{config.ModelType}' has no implementation"),
     };
 
-    /// Loads config.json and the safetensors weights of `dir`, held as `format` (float32 compute), in eval mode.
-    public static CausalLM Load(string dir, WeightFormat format = WeightFormat.F32)
+    /// Loads config.json (or `config`, e.g. the same architecture with another attention window) and the
+    /// safetensors weights of `dir`, held as `format` (float32 compute), in eval mode.
+    public static CausalLM Load(string dir, WeightFormat format = WeightFormat.F32, ModelConfig? config = null)
     {
         if (!Directory.Exists(dir)) throw new R1SharpException($"model directory not found: {dir}");
-        var config = ModelConfig.Load(dir);
+        config ??= ModelConfig.Load(dir);
         using var checkpoint = Checkpoint.Open(dir);
         var model = Create(config, format);
         try

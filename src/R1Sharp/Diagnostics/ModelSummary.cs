@@ -16,12 +16,12 @@ public sealed record ModelSummary(
     public int Sinks { get; init; }
 
     /// KV-cache bytes of one sequence of `tokens` tokens: global layers grow with it, local layers
-    /// hold at most window + sinks tokens.
+    /// hold at most `sliding_window` tokens (sinks included).
     public long KvBytesAt(long tokens)
     {
         var perLayer = KvBytesPerToken / Math.Max(1, DenseLayers + MoeLayers);
         var layers = DenseLayers + MoeLayers;
-        var local = Math.Min(tokens, (long)Window + Sinks);
+        var local = Math.Min(tokens, (long)Window);
         return perLayer * ((layers - LocalLayers) * tokens + LocalLayers * (LocalLayers > 0 ? local : 0));
     }
 

@@ -7,7 +7,7 @@ namespace R1Sharp.Generation;
 /// rotated rope key; for grouped-query attention: keys and values); row b holds positions
 /// [0, Lengths[b]) and grows independently of the other rows. `Rows(...)` gives a view of some rows
 /// (a continuous-batching scheduler's running sequences) that reads and writes the same memory.
-/// Local (sliding-window) layers may instead hold a ring of `RingCapacity` slots (sinks + window), so
+/// Local (sliding-window) layers may instead hold a ring of `RingCapacity` slots (the window, sinks included), so
 /// their memory does not grow with the sequence.
 public sealed class KvCache : IDisposable
 {
@@ -52,6 +52,7 @@ public sealed class KvCache : IDisposable
     public int MaxLength { get; }
     public int Layers => _layers.Length;
     public long Bytes => _layers.Sum(l => l.Sum(t => t.NumberOfElements * t.ElementSize));
+    public long LayerBytes(int layer) => _layers[layer].Sum(t => t.NumberOfElements * t.ElementSize);
 
     /// Tokens held by each row of this cache (or view).
     public long[] Lengths => _rows is null ? _lengths : _rows.Select(r => _lengths[r]).ToArray();

@@ -3,7 +3,8 @@ using static TorchSharp.torch;
 namespace R1Sharp.Models;
 
 /// Sliding-window attention with sinks as masks and rolling-cache bookkeeping, all as tensor ops.
-/// A query at position q sees a key at position k when k <= q and (k > q - window or k < sinks).
+/// A query at position q sees a key at position k when k <= q and (k > q - window or k < sinks), where
+/// `window` is the number of recent keys (the config's sliding_window minus the sinks).
 public static class AttentionWindow
 {
     /// Additive mask [B, 1, T, S] from query positions [B, T] and key positions [B, S] (invalid keys: `valid` false).

@@ -67,10 +67,13 @@ public abstract class CausalLM : nn.Module
         var cos = cosTable.index_select(0, flat).view(batch, length, -1);
         var sin = sinTable.index_select(0, flat).view(batch, length, -1);
         var context = new AttentionContext(cos, sin, positions, CausalMask(positions, keyLength), keyLength, cache, mode);
-        return Config.Window is int window ? WithWindow(context, window, validLengths ?? Enumerable.Repeat(length, (int)batch).ToArray()) : context;
+        return Config.Window is int window
+            ? WithWindow(context, window - Config.NumSinkTokens, validLengths ?? Enumerable.Repeat(length, (int)batch).ToArray())
+            : context;
     }
 
-    /// Local layers' mask, and with a rolling cache where their new tokens go.
+    /// Local layers' mask, and with a rolling cache where their new tokens go. `window`: the recent
+    /// keys a local query sees besides the sinks.
     private AttentionContext WithWindow(AttentionContext ctx, int window, long[] validLengths)
     {
         var sinks = Config.NumSinkTokens;
@@ -89,9 +92,9 @@ public abstract class CausalLM : nn.Module
         return ctx with { LocalLayers = local, LocalMask = mask, Ring = AttentionWindow.Writes(ctx.Positions, lengths, valid, window, sinks) };
     }
 
-    /// Ring slots for local layers when a cache of `maxLength` would otherwise hold more (0: no ring).
-    protected int RingCapacityFor(int maxLength) =>
-        Config.Window is int w && Config.NumSinkTokens + w < maxLength ? Config.NumSinkTokens + w : 0;
+    /// Ring slots for local layers (sinks + recent = sliding_window) when a cache of `maxLength` would
+    /// otherwise hold more (0: no ring).
+    protected int RingCapacityFor(int maxLength) => Config.Window is int w && w < maxLength ? w : 0;
 
     protected bool[] LocalLayerFlags(int layers) => Enumerable.Range(0, layers).Select(Config.IsLocalLayer).ToArray();
 

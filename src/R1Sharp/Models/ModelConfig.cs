@@ -23,8 +23,9 @@ public abstract record ModelConfig
     [JsonPropertyName("eos_token_id"), JsonConverter(typeof(TokenIdsConverter))] public int[]? EosTokenIds { get; init; }
     [JsonPropertyName("torch_dtype")] public string? TorchDtype { get; init; }
     [JsonPropertyName("quantization_config")] public QuantizationConfig? QuantizationConfig { get; init; }
-    /// Local (sliding-window) attention: each query sees the last `sliding_window` positions (itself
-    /// included) plus the first `num_sink_tokens` (attention sinks). Which layers are local:
+    /// Local (sliding-window) attention: each query sees at most `sliding_window` keys: the first
+    /// `num_sink_tokens` positions (attention sinks, counted in the window as Hugging Face's SinkCache
+    /// counts them) and the most recent ones, itself included. Which layers are local:
     /// `layer_types` ("sliding_attention"/"full_attention" per layer), else layers >= `max_window_layers`,
     /// else all. Qwen2 applies it only with `use_sliding_window`, as transformers does.
     [JsonPropertyName("sliding_window")] public int? SlidingWindow { get; init; }
@@ -60,6 +61,7 @@ public abstract record ModelConfig
         Require(HiddenAct == "silu", $"hidden_act '{HiddenAct}' is not supported (only silu)");
         Require(SlidingWindow is null or > 0, "sliding_window must be > 0");
         Require(NumSinkTokens >= 0, "num_sink_tokens must be >= 0");
+        Require(SlidingWindow is null || NumSinkTokens < SlidingWindow, "num_sink_tokens must be smaller than sliding_window (the sinks count in the window)");
         Require(MaxWindowLayers is null or >= 0, "max_window_layers must be >= 0");
         Require(LayerTypes is null || LayerTypes.Length >= NumHiddenLayers, $"layer_types must name all {NumHiddenLayers} layers");
         Require(LayerTypes is null || LayerTypes.All(t => t is "sliding_attention" or "full_attention"),

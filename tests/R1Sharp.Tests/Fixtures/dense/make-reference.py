@@ -45,11 +45,12 @@ def is_local(c, layer):
 
 def layer_mask(c, layer, T):
     # Written out element by element: query q sees key k if k <= q and, in a local layer,
-    # k > q - window or k < num_sink_tokens.
+    # k < num_sink_tokens or k is among the (sliding_window - num_sink_tokens) most recent positions.
     mask = np.full((T, T), -np.inf)
     for q in range(T):
         for k in range(q + 1):
-            if not is_local(c, layer) or k > q - c["sliding_window"] or k < c.get("num_sink_tokens", 0):
+            sinks = c.get("num_sink_tokens", 0)
+            if not is_local(c, layer) or k > q - (c["sliding_window"] - sinks) or k < sinks:
                 mask[q, k] = 0.0
     return mask
 
@@ -139,7 +140,7 @@ build("llama3", {"model_type": "llama", **common, "num_key_value_heads": 1, "rop
 build("qwen2-swa", {"model_type": "qwen2", **common, "num_key_value_heads": 2, "rope_theta": 10000.0, "tie_word_embeddings": True,
                    "use_sliding_window": True, "sliding_window": 5, "max_window_layers": 1}, 4)
 build("llama-local-global", {"model_type": "llama", **common, "num_hidden_layers": 3, "num_key_value_heads": 2, "rope_theta": 10000.0,
-                             "sliding_window": 4, "num_sink_tokens": 2,
+                             "sliding_window": 5, "num_sink_tokens": 2,
                              "layer_types": ["sliding_attention", "full_attention", "sliding_attention"]}, 5)
 build("llama-linear", {"model_type": "llama", **common, "num_key_value_heads": 4, "head_dim": 12, "rope_theta": 10000.0,
                        "attention_bias": True, "mlp_bias": True, "rope_scaling": {"type": "linear", "factor": 2.0}}, 3)
