@@ -169,7 +169,7 @@ public static class BenchCommand
         var lengths = new Option<string>("--lengths") { Description = "sequence lengths (k = 1024)", DefaultValueFactory = _ => "1k,4k,16k" };
         var window = new Option<int>("--window") { Description = "sliding window of local layers", DefaultValueFactory = _ => 512 };
         var sinks = new Option<int>("--sinks") { Description = "attention-sink tokens local layers always see", DefaultValueFactory = _ => 4 };
-        var steps = new Option<int>("--decode-steps") { DefaultValueFactory = _ => 16 };
+        var steps = new Option<int>("--decode-steps") { Description = "decode steps after the prefill (tokens/s from the median step)", DefaultValueFactory = _ => 64 };
         var chunk = new Option<int>("--chunk") { Description = "prefill chunk (tokens per forward)", DefaultValueFactory = _ => 512 };
         var command = new Command("long", "JSON: prefill and decode tokens/s and KV-cache bytes for full, sliding-window and local+global attention at each length.") { dir, lengths, window, sinks, steps, chunk };
         command.SetAction(parse => CommandRunner.Guard(() =>
