@@ -82,7 +82,17 @@ public class LongContextTests
             Assert.Equal(small.Bytes, large.Bytes);                 // all-local: independent of the length
         using (var small = mixed.CreateCache(1, 64))
         using (var large = mixed.CreateCache(1, 128))
+        {
             Assert.True(large.Bytes > small.Bytes);                  // the global layer grows
+            Assert.Equal(large.Bytes, large.BytesFor(128));          // a full row fills the cache
+            Assert.True(large.BytesFor(100) > large.BytesFor(50));
+        }
+        using (var ring = local.CreateCache(2, 128))
+        {
+            Assert.Equal(ring.BytesFor(8), ring.BytesFor(100));      // what a sequence holds stops at the window
+            Assert.True(ring.BytesFor(4) < ring.BytesFor(8));
+            Assert.Equal(ring.Bytes, 2 * ring.BytesFor(100));
+        }
 
         using var cache = local.CreateCache(1, 128);
         using var noGrad = no_grad();

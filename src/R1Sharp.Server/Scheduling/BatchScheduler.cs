@@ -29,7 +29,6 @@ public sealed class BatchScheduler : IDisposable
     private readonly Thread _worker;
     private readonly Generator _shared = new((ulong)Random.Shared.NextInt64());
     private readonly long[] _eos;
-    private readonly long _bytesPerToken;
     private volatile bool _accepting = true;
     private volatile bool _stopping;
 
@@ -42,7 +41,6 @@ public sealed class BatchScheduler : IDisposable
         _cache = model.CreateCache(options.MaxBatch, MaxContext);
         _slots = new Sequence?[options.MaxBatch];
         _eos = eosIds.Select(i => (long)i).Distinct().ToArray();
-        _bytesPerToken = _cache.Bytes / ((long)options.MaxBatch * MaxContext);
         metrics.KvCacheBytesAllocated = _cache.Bytes;
         metrics.WeightBytes = model.parameters().Concat(model.buffers()).Sum(p => p.NumberOfElements * p.ElementSize);
         _worker = new Thread(Run) { IsBackground = true, Name = "r1sharp-scheduler" };
@@ -237,9 +235,9 @@ public sealed class BatchScheduler : IDisposable
     {
         var running = _slots.OfType<Sequence>().ToList();
         _metrics.Running = running.Count;
-        var tokens = running.Sum(s => (long)s.Prompt.Length + s.Generated.Count);
-        _metrics.KvCacheUsage = tokens / (double)((long)_options.MaxBatch * MaxContext);
-        _metrics.KvCacheBytesInUse = tokens * _bytesPerToken;
+        var bytes = running.Sum(s => _cache.BytesFor(s.Prompt.Length + s.Generated.Count));
+        _metrics.KvCacheUsage = bytes / (double)_cache.Bytes;
+        _metrics.KvCacheBytesInUse = bytes;
     }
 
     /// Stops admitting; running and waiting requests get until `deadline` to finish, then are aborted.

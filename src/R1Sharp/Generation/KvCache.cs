@@ -96,9 +96,13 @@ public sealed class KvCache : IDisposable
             _layers[layer][i].index_put_(values[i][write.Rows, write.Tokens].to_type(_layers[layer][i].dtype), rows, write.Slots);
     }
 
-    /// Bytes a sequence of `tokens` tokens occupies: global layers per token, rings at most their capacity.
-    public static long BytesFor(long tokens, IReadOnlyList<long> perTokenBytesByLayer, bool[] localLayers, int ringCapacity) =>
-        perTokenBytesByLayer.Select((b, l) => b * (ringCapacity > 0 && l < localLayers.Length && localLayers[l] ? Math.Min(tokens, ringCapacity) : tokens)).Sum();
+    /// Bytes one sequence of `tokens` tokens occupies: every position in global layers, at most the ring in local ones.
+    public long BytesFor(long tokens) => Enumerable.Range(0, _layers.Length).Sum(l =>
+    {
+        var capacity = _ringLayers[l] ? RingCapacity : MaxLength;
+        var rootRows = (_parent ?? this).BatchSize;
+        return LayerBytes(l) / ((long)rootRows * capacity) * Math.Min(tokens, capacity);
+    });
 
     private Tensor RowIndex(Device device) =>
         _rows is null ? arange(BatchSize, device: device) : tensor(_rows.Select(r => (long)r).ToArray(), device: device);
