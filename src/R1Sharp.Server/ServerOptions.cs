@@ -21,6 +21,9 @@ public sealed class ServerOptions
     public double MaxQueueDelayMs { get; set; }
     /// Triton-style preferred batch sizes to wait for (within MaxQueueDelayMs) when the scheduler is idle.
     public int[] PreferredBatchSizes { get; set; } = [];
+    /// Prompt tokens prefilled per scheduler step (vLLM's max_num_batched_tokens for prefill): longer
+    /// prompts are prefilled in chunks across steps while the running sequences keep decoding.
+    public int MaxPrefillTokens { get; set; } = 2048;
     /// Requests waiting longer than this for a slot fail with a clear error.
     public double QueueTimeoutSeconds { get; set; } = 60;
     /// On shutdown, running requests get this long to finish before they are cancelled.
@@ -44,6 +47,7 @@ public sealed class ServerOptions
         Require(QueueTimeoutSeconds > 0, "queue timeout must be > 0");
         Require(ShutdownTimeoutSeconds >= 0, "shutdown timeout must be >= 0");
         Require(DefaultMaxTokens >= 1, "default max tokens must be >= 1");
+        Require(MaxPrefillTokens >= 1, "max prefill tokens must be >= 1");
         Require(Weights is "f32" or "bf16" or "fp8" or "int8", $"weights '{Weights}' must be f32, bf16, fp8 or int8");
         Require(ApiKey is null || ApiKey.Length > 0, "the API key must not be empty");
     }

@@ -249,6 +249,21 @@ public class ServerTests
 public class DynamicBatchingTests
 {
     [Fact]
+    public async Task ChunkedPrefillGivesTheSameAnswers()
+    {
+        await using var server = new TestServer(o => o.MaxPrefillTokens = 2);   // every prompt takes several steps
+        var chat = server.OpenAI().GetChatClient("scripted");
+        var results = await Task.WhenAll(Enumerable.Range(0, 8).Select(async i =>
+        {
+            ChatCompletion completion = await chat.CompleteChatAsync([new UserChatMessage($"a somewhat longer question number {i}")]);
+            return (completion.Content[0].Text, completion.Usage.OutputTokenCount, completion.Usage.InputTokenCount);
+        }));
+        Assert.All(results, r => Assert.Equal((ScriptedModel.Content, ScriptedModel.CompletionTokens), (r.Text, r.OutputTokenCount)));
+        var metrics = await server.Http.GetStringAsync("/metrics");
+        Assert.Matches($"r1sharp_prompt_tokens_total\\{{[^}}]*\\}} {results.Sum(r => r.InputTokenCount)}", metrics);
+    }
+
+    [Fact]
     public async Task AnIdleSchedulerWaitsForAPreferredBatchUpToTheMaximumDelay()
     {
         await using var server = new TestServer(o => { o.MaxQueueDelayMs = 400; o.PreferredBatchSizes = [4]; });

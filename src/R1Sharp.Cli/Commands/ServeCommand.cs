@@ -23,11 +23,12 @@ public static class ServeCommand
         var maxContext = new Option<int?>("--max-context") { Description = "tokens per sequence, prompt + completion (default: the model's)" };
         var delay = new Option<double?>("--max-queue-delay-ms") { Description = "dynamic batching: how long an idle scheduler waits for a preferred batch size" };
         var preferred = new Option<string?>("--preferred-batch-sizes") { Description = "dynamic batching: e.g. 4,8" };
+        var prefill = new Option<int?>("--max-prefill-tokens") { Description = "prompt tokens prefilled per step; longer prompts are prefilled in chunks (default 2048)" };
         var queueTimeout = new Option<double?>("--queue-timeout") { Description = "seconds a request may wait for a slot (default 60)" };
         var shutdown = new Option<double?>("--shutdown-timeout") { Description = "seconds running requests get to finish on shutdown (default 10)" };
         var weights = new Option<string?>("--weights") { Description = "weights in memory: f32, bf16, fp8 or int8" };
         var command = new Command("serve", "OpenAI-compatible HTTP server with continuous batching and Prometheus metrics (settings also from appsettings.json and R1SHARP__* variables).")
-            { dir, host, port, apiKey, name, maxBatch, maxQueue, maxContext, delay, preferred, queueTimeout, shutdown, weights };
+            { dir, host, port, apiKey, name, maxBatch, maxQueue, maxContext, delay, preferred, prefill, queueTimeout, shutdown, weights };
         command.SetAction(parse => CommandRunner.Guard(() =>
         {
             var options = new ServerOptions();
@@ -43,6 +44,7 @@ public static class ServeCommand
             if (parse.GetValue(maxContext) is int c) options.MaxContext = c;
             if (parse.GetValue(delay) is double d) options.MaxQueueDelayMs = d;
             if (parse.GetValue(preferred) is { } sizes) options.PreferredBatchSizes = CommandRunner.ParseIds(sizes, "--preferred-batch-sizes").Select(x => (int)x).ToArray();
+            if (parse.GetValue(prefill) is int pt) options.MaxPrefillTokens = pt;
             if (parse.GetValue(queueTimeout) is double t) options.QueueTimeoutSeconds = t;
             if (parse.GetValue(shutdown) is double s) options.ShutdownTimeoutSeconds = s;
             if (parse.GetValue(weights) is { } w) options.Weights = w;

@@ -115,10 +115,11 @@ public sealed class BatchScheduler : IDisposable
         using (no_grad())
         {
             DropCancelled();
-            var admitted = Admit();
-            if (admitted.Count > 0) Prefill(admitted);
-            var running = _slots.OfType<Sequence>().Where(s => !s.Finished && s.Generated.Count > 0 && !admitted.Contains(s)).ToList();
-            if (running.Count > 0) Decode(running);
+            Admit();
+            var prefilling = _slots.OfType<Sequence>().Where(s => s.Prefilled < s.Prompt.Length).OrderBy(s => s.Arrival).ToList();
+            var ready = _slots.OfType<Sequence>().Where(s => !s.Finished && s.Generated.Count > 0).ToList();
+            if (prefilling.Count > 0) Prefill(prefilling);
+            if (ready.Count > 0) Decode(ready.Where(s => !s.Finished).ToList());
             UpdateGauges();
         }
         LiveTensors = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
@@ -143,9 +144,8 @@ public sealed class BatchScheduler : IDisposable
 
     private bool TimedOut(Sequence s) => Stopwatch.GetElapsedTime(s.Arrival).TotalSeconds > _options.QueueTimeoutSeconds;
 
-    private List<Sequence> Admit()
+    private void Admit()
     {
-        var admitted = new List<Sequence>();
         lock (_lock)
         {
             for (int slot = 0; slot < _slots.Length && _waiting.Count > 0; slot++)
@@ -155,30 +155,49 @@ public sealed class BatchScheduler : IDisposable
                 s.Slot = slot;
                 _slots[slot] = s;
                 _cache.Reset(slot);
-                admitted.Add(s);
                 _metrics.QueueTime.Record(Stopwatch.GetElapsedTime(s.Arrival).TotalSeconds);
             }
             _metrics.Waiting = _waiting.Count;
         }
-        return admitted;
     }
 
-    /// All admitted prompts in one right-padded forward through their rows of the cache.
-    private void Prefill(List<Sequence> admitted)
+    /// Chunked prefill: the next piece of every prompt still being prefilled, in one right-padded forward,
+    /// within `MaxPrefillTokens` per step (the oldest first; at least one token each step), so a long
+    /// prompt does not stall the decoding of the others. A sequence whose prompt is complete gets its
+    /// first token.
+    private void Prefill(List<Sequence> prefilling)
     {
-        var longest = admitted.Max(s => s.Prompt.Length);
-        var ids = new long[admitted.Count * longest];
-        for (int r = 0; r < admitted.Count; r++)
-            for (int t = 0; t < admitted[r].Prompt.Length; t++) ids[r * longest + t] = admitted[r].Prompt[t];
-        var lengths = admitted.Select(s => (long)s.Prompt.Length).ToArray();
-        var view = _cache.Rows(admitted.Select(s => s.Slot).ToArray());
-        var last = _model.Forward(tensor(ids, device: _model.Device).view(admitted.Count, longest), view, lengths, lastOnly: true).squeeze(1);
-        foreach (var s in admitted)
+        var budget = Math.Max(1, _options.MaxPrefillTokens);
+        var chunks = new List<(Sequence Sequence, int Start, int Length)>();
+        foreach (var s in prefilling)
         {
-            s.Seen.AddRange(s.Prompt.Select(i => (long)i));
-            _metrics.PromptTokens.Add(s.Prompt.Length);
+            var length = Math.Min(s.Prompt.Length - s.Prefilled, budget);
+            if (length <= 0) break;
+            chunks.Add((s, s.Prefilled, length));
+            budget -= length;
         }
-        Accept(admitted, last);
+        var longest = chunks.Max(c => c.Length);
+        var ids = new long[chunks.Count * longest];
+        for (int r = 0; r < chunks.Count; r++)
+            for (int t = 0; t < chunks[r].Length; t++) ids[r * longest + t] = chunks[r].Sequence.Prompt[chunks[r].Start + t];
+        var lengths = chunks.Select(c => (long)c.Length).ToArray();
+        var view = _cache.Rows(chunks.Select(c => c.Sequence.Slot).ToArray());
+        var last = _model.Forward(tensor(ids, device: _model.Device).view(chunks.Count, longest), view, lengths, lastOnly: true).squeeze(1);
+        var complete = new List<int>();
+        for (int r = 0; r < chunks.Count; r++)
+        {
+            var (s, _, length) = chunks[r];
+            s.Prefilled += length;
+            _metrics.PromptTokens.Add(length);
+            if (s.Prefilled == s.Prompt.Length)
+            {
+                s.Seen.AddRange(s.Prompt.Select(i => (long)i));
+                complete.Add(r);
+            }
+        }
+        if (complete.Count == 0) return;
+        var rows = tensor(complete.Select(r => (long)r).ToArray(), device: _model.Device);
+        Accept(complete.Select(r => chunks[r].Sequence).ToList(), last.index_select(0, rows));
     }
 
     private void Decode(List<Sequence> running)

@@ -36,6 +36,8 @@ public sealed class Sequence
     public List<long> Seen { get; } = [];
     public List<long> Generated { get; } = [];
     public int Slot { get; set; } = -1;
+    /// Prompt tokens already in the KV cache (chunked prefill).
+    public int Prefilled { get; set; }
     public long Arrival { get; } = Stopwatch.GetTimestamp();
     public long LastTokenAt { get; set; }
     public string? FinishReason { get; private set; }
