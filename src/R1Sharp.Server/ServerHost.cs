@@ -85,6 +85,7 @@ public static class ServerHost
             ? Results.Json(new { status = "draining" }, statusCode: 503)
             : Results.Json(new { status = "ready", model = options.ServedModelName }));
         app.MapGet("/v1/models", () => Results.Text(endpoints.Models().ToJsonString(Json.Options), "application/json"));
+        app.MapGet("/v1/models/{id}", (string id) => Results.Text(endpoints.Model(id).ToJsonString(Json.Options), "application/json"));
         app.MapPost("/v1/chat/completions", endpoints.ChatCompletions);
         app.MapPost("/v1/completions", endpoints.Completions);
         app.MapPrometheusScrapingEndpoint("/metrics");
@@ -95,6 +96,7 @@ public static class ServerHost
     private static string Known(string path) => path switch
     {
         "/v1/chat/completions" or "/v1/completions" or "/v1/models" or "/health" or "/ready" or "/metrics" => path,
+        _ when path.StartsWith("/v1/models/", StringComparison.Ordinal) => "/v1/models/{id}",
         _ => "other",
     };
 }

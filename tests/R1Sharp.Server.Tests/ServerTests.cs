@@ -31,6 +31,10 @@ public class ServerTests
 
         var models = await server.OpenAI().GetOpenAIModelClient().GetModelsAsync();
         Assert.Equal(["scripted"], models.Value.Select(m => m.Id));
+        Assert.Equal("scripted", (await server.OpenAI().GetOpenAIModelClient().GetModelAsync("scripted")).Value.Id);
+        var missing = await server.Http.GetAsync("/v1/models/gpt-4o");
+        Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
+        Assert.Equal("model_not_found", (string?)JsonNode.Parse(await missing.Content.ReadAsStringAsync())!["error"]!["code"]);
     }
 
     [Fact]

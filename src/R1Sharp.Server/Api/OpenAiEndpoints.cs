@@ -12,14 +12,17 @@ public sealed class OpenAiEndpoints(TextGenerator generator, BatchScheduler sche
 {
     private readonly SamplingOptions _defaults = generator.DefaultOptions(options.DefaultMaxTokens);
 
-    public JsonObject Models() => new()
+    public JsonObject Models() => new() { ["object"] = "list", ["data"] = new JsonArray(Model()) };
+
+    /// GET /v1/models/{id}: the served model, or 404 in OpenAI's shape.
+    public JsonObject Model(string id) => id == options.ServedModelName
+        ? Model()
+        : throw new ApiError(404, $"the model '{id}' does not exist; this server serves '{options.ServedModelName}'", "model", "model_not_found");
+
+    private JsonObject Model() => new()
     {
-        ["object"] = "list",
-        ["data"] = new JsonArray(new JsonObject
-        {
-            ["id"] = options.ServedModelName, ["object"] = "model", ["created"] = StartedAt, ["owned_by"] = "r1sharp",
-            ["max_model_len"] = scheduler.MaxContext,
-        }),
+        ["id"] = options.ServedModelName, ["object"] = "model", ["created"] = StartedAt, ["owned_by"] = "r1sharp",
+        ["max_model_len"] = scheduler.MaxContext,
     };
 
     private static readonly long StartedAt = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
