@@ -46,7 +46,8 @@ public static class BatchSampler
         sorted = sorted.masked_fill(sorted < sorted.gather(1, topK - 1), double.NegativeInfinity);
         var probs = sorted.softmax(-1);
         // Drop a token when the tokens ranked above it already reach top_p; the first always stays.
-        sorted = sorted.masked_fill((probs.cumsum(-1) - probs) >= Column(o => o.TopP), double.NegativeInfinity);
+        // top_p = 1 keeps everything (a float cumsum may reach 1 before the tail ends).
+        sorted = sorted.masked_fill((probs.cumsum(-1) - probs) >= Column(o => o.TopP < 1 ? o.TopP : 2.0), double.NegativeInfinity);
         probs = sorted.softmax(-1);
         sorted = sorted.masked_fill(probs < probs.narrow(1, 0, 1) * Column(o => o.MinP), double.NegativeInfinity);
         var distribution = zeros_like(logits).scatter(1, order, sorted.softmax(-1));
