@@ -222,11 +222,19 @@ public sealed class PretrainedTokenizer
             if (item?["Sequence"] is not null) { seenSequence = true; continue; }
             var name = (string?)item?["SpecialToken"]?["id"];
             if (name is null) continue;
-            var ids = postProcessor!.AsObject().DescendantsSpecialTokenIds(name) ?? (TokenToId(name) is int i ? [i] : []);
+            var ids = TemplateTokenIds(postProcessor, name) ?? (TokenToId(name) is int i ? [i] : []);
             (seenSequence ? suffix : prefix).AddRange(ids);
         }
         return ([.. prefix], [.. suffix]);
     }
+
+    /// The ids a TemplateProcessing post-processor lists for a special token (its `special_tokens` map).
+    private static int[]? TemplateTokenIds(JsonNode? node, string name) => node switch
+    {
+        JsonObject o when (string?)o["type"] == "TemplateProcessing" => o["special_tokens"]?[name]?["ids"]?.AsArray().Select(i => (int)i!).ToArray(),
+        JsonObject o => (o["processors"]?.AsArray() ?? []).Select(p => TemplateTokenIds(p, name)).FirstOrDefault(ids => ids is not null),
+        _ => null,
+    };
 
     private static JsonArray? FindTemplate(JsonNode? node) => node switch
     {
@@ -248,15 +256,4 @@ public sealed class PretrainedTokenizer
         JsonArray a => a.Where(t => (string?)t?["name"] == "default").Select(t => (string?)t?["template"]).FirstOrDefault(),
         _ => null,
     };
-}
-
-internal static class PostProcessorJson
-{
-    /// The ids TemplateProcessing lists for a special token name (its `special_tokens` map).
-    public static int[]? DescendantsSpecialTokenIds(this JsonObject node, string name)
-    {
-        if ((string?)node["type"] == "TemplateProcessing")
-            return node["special_tokens"]?[name]?["ids"]?.AsArray().Select(i => (int)i!).ToArray();
-        return (node["processors"]?.AsArray() ?? []).OfType<JsonObject>().Select(p => p.DescendantsSpecialTokenIds(name)).FirstOrDefault(ids => ids is not null);
-    }
 }
