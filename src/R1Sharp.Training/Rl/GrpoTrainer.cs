@@ -81,14 +81,14 @@ public sealed class GrpoTrainer : IDisposable
     private JsonObject Step(int step)
     {
         int prompts = _config.PromptsPerStep, group = _config.GroupSize, n = prompts * group;
-        var random = new Random(HashCode.Combine(_config.Seed, step, 77));
+        var random = new Random(StepSeed.Of(_config.Seed, step, 77));
         var problems = Enumerable.Range(0, prompts).Select(_ => _task.Generate(random)).ToList();
         var promptIds = problems.SelectMany(p => Enumerable.Repeat(TaskEvaluator.Prompt(p), group)).ToList();
 
         _policy.eval();
         var sampling = new SamplingOptions
         {
-            Temperature = _config.Temperature, MaxNewTokens = _config.MaxNewTokens, Seed = HashCode.Combine(_config.Seed, step) & int.MaxValue,
+            Temperature = _config.Temperature, MaxNewTokens = _config.MaxNewTokens, Seed = StepSeed.Of(_config.Seed, step),
             StopTokenIds = [ByteTokenizer.Eos],
         };
         var completions = BatchGenerator.Generate(_policy, promptIds, sampling, ByteTokenizer.Pad);

@@ -199,7 +199,7 @@ public sealed class Trainer : IDisposable
     /// Inputs [B, L], targets [B, L], loss mask [B, L] for (step, micro): fully determined by the seed.
     private (Tensor Inputs, Tensor Targets, Tensor Mask, torch.Generator Generator) Batch(int step, int micro, Stage stage, int seqLen)
     {
-        var seed = HashCode.Combine(_config.Seed, step, micro) & int.MaxValue;
+        var seed = StepSeed.Of(_config.Seed, step, micro);
         var random = new Random(seed);
         var generator = new torch.Generator((ulong)seed);
         var mixture = stage.Mixture ?? _config.Mixture ?? _data.Keys.ToDictionary(k => k, _ => 1.0);
