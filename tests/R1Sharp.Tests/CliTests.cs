@@ -188,7 +188,7 @@ public class CliTests
     [Fact]
     public void EveryCommandHasHelp()
     {
-        foreach (var command in new[] { "init", "inspect", "logits", "tokenize", "chat-template", "generate", "chat", "quantize", "prepare", "train", "eval", "grpo", "eval-task", "reproduce", "bench" })
+        foreach (var command in new[] { "init", "inspect", "logits", "tokenize", "chat-template", "generate", "chat", "serve", "quantize", "prepare", "train", "eval", "grpo", "eval-task", "reproduce", "bench" })
         {
             var result = Run(command, "--help");
             Assert.Equal(0, result.Code);
