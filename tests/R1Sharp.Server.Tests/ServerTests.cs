@@ -12,7 +12,8 @@ namespace R1Sharp.Server.Tests;
 /// The server with the official OpenAI .NET client as its client, and raw HTTP for the error cases.
 public class ServerTests
 {
-    private static StringContent Body(string json) => new(json, Encoding.UTF8, "application/json");
+    private static StringContent Body(string json) => TestServer.Json(json);
+    private static HttpRequestMessage Endless() => TestServer.Endless();
 
     private static string Raw(object model) => ModelReaderWriter.Write(model).ToString();
 
@@ -169,12 +170,6 @@ public class ServerTests
         Assert.Equal("length", (string?)completion["choices"]![0]!["finish_reason"]);
         Assert.Equal(6, (int)completion["usage"]!["completion_tokens"]!);
     }
-
-    /// A request that would run for a long time: the scripted model alternates "r" and "q" forever.
-    private static HttpRequestMessage Endless(int maxTokens = 60000) => new(HttpMethod.Post, "/v1/completions")
-    {
-        Content = Body($$"""{"prompt":"q","max_tokens":{{maxTokens}},"stream":true}"""),
-    };
 
     [Fact]
     public async Task DisconnectingFreesTheSlot()

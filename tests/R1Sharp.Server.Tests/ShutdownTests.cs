@@ -9,7 +9,7 @@ namespace R1Sharp.Server.Tests;
 /// `r1sharp serve` as a process: options validated at start, SIGTERM drains and exits 0; queue timeouts.
 public class ShutdownTests
 {
-    private static StringContent Body(string json) => new(json, Encoding.UTF8, "application/json");
+    private static StringContent Body(string json) => TestServer.Json(json);
 
     private static Process Serve(params string[] args)
     {
@@ -29,8 +29,7 @@ public class ShutdownTests
         var address = Regex.Match(line ?? "", @"http://[\d.]+:\d+").Value;
         Assert.False(string.IsNullOrEmpty(address), $"no address in: {line}");
         using var http = new HttpClient { BaseAddress = new Uri(address) };
-        using var endless = await http.SendAsync(new HttpRequestMessage(HttpMethod.Post, "/v1/completions")
-            { Content = Body("""{"prompt":"q","max_tokens":60000,"stream":true}""") }, HttpCompletionOption.ResponseHeadersRead);
+        using var endless = await http.SendAsync(TestServer.Endless(), HttpCompletionOption.ResponseHeadersRead);
         var reading = endless.Content.ReadAsStringAsync();
 
         var watch = Stopwatch.StartNew();
@@ -60,8 +59,7 @@ public class ShutdownTests
     public async Task RequestsTimeOutInTheQueue()
     {
         await using var server = new TestServer(o => { o.MaxBatch = 1; o.MaxContext = 65536; o.QueueTimeoutSeconds = 0.3; });
-        using var blocker = await server.Http.SendAsync(new HttpRequestMessage(HttpMethod.Post, "/v1/completions")
-            { Content = Body("""{"prompt":"q","max_tokens":60000,"stream":true}""") }, HttpCompletionOption.ResponseHeadersRead);
+        using var blocker = await server.Http.SendAsync(TestServer.Endless(), HttpCompletionOption.ResponseHeadersRead);
         var waited = await server.Http.PostAsync("/v1/completions", Body("""{"prompt":"q","max_tokens":3}"""));
         Assert.Equal(HttpStatusCode.ServiceUnavailable, waited.StatusCode);
         var error = JsonNode.Parse(await waited.Content.ReadAsStringAsync())!["error"]!;

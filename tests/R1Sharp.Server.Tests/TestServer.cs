@@ -33,6 +33,12 @@ sealed class TestServer : IAsyncDisposable
     public HttpClient Http { get; }
     public BatchScheduler Scheduler => App.Services.GetRequiredService<BatchScheduler>();
 
+    public static StringContent Json(string json) => new(json, System.Text.Encoding.UTF8, "application/json");
+
+    /// A streamed completion that would run for a long time: the scripted model alternates "r" and "q" forever.
+    public static HttpRequestMessage Endless(int maxTokens = 60000) =>
+        new(HttpMethod.Post, "/v1/completions") { Content = Json($$"""{"prompt":"q","max_tokens":{{maxTokens}},"stream":true}""") };
+
     public OpenAIClient OpenAI() => new(new ApiKeyCredential(Options.ApiKey!), new OpenAIClientOptions { Endpoint = new Uri(BaseAddress, "/v1") });
 
     public async ValueTask DisposeAsync()

@@ -189,11 +189,7 @@ public sealed class BatchScheduler : IDisposable
             var (s, _, length) = chunks[r];
             s.Prefilled += length;
             _metrics.PromptTokens.Add(length);
-            if (s.Prefilled == s.Prompt.Length)
-            {
-                s.Seen.AddRange(s.Prompt.Select(i => (long)i));
-                complete.Add(r);
-            }
+            if (s.Prefilled == s.Prompt.Length) complete.Add(r);
         }
         if (complete.Count == 0) return;
         var rows = tensor(complete.Select(r => (long)r).ToArray(), device: _model.Device);
@@ -214,7 +210,7 @@ public sealed class BatchScheduler : IDisposable
     /// Samples each sequence's next token, hands it to its request, and retires finished sequences.
     private void Accept(List<Sequence> sequences, Tensor logits)
     {
-        var rows = sequences.Select(s => new SamplingRow(s.Options, s.Seeded, s.Seen, s.Generated)).ToList();
+        var rows = sequences.Select(s => new SamplingRow(s.Options, s.Seeded, s.Prompt, s.Generated)).ToList();
         var next = BatchSampler.Sample(logits, rows, _shared);
         var now = Stopwatch.GetTimestamp();
         for (int i = 0; i < sequences.Count; i++)
@@ -222,7 +218,6 @@ public sealed class BatchScheduler : IDisposable
             var s = sequences[i];
             if (!s.IgnoreEos && _eos.Contains(next[i])) { Release(s, "stop"); continue; }
             s.Generated.Add(next[i]);
-            s.Seen.Add(next[i]);
             if (s.Generated.Count == 1) _metrics.TimeToFirstToken.Record(Stopwatch.GetElapsedTime(s.Arrival, now).TotalSeconds);
             else _metrics.InterTokenLatency.Record(Stopwatch.GetElapsedTime(s.LastTokenAt, now).TotalSeconds);
             s.LastTokenAt = now;

@@ -18,7 +18,7 @@ public sealed class Sequence
     public Sequence(int[] prompt, SamplingOptions options, int maxTokens, int priority, CancellationToken requestAborted, bool ignoreEos = false)
     {
         IgnoreEos = ignoreEos;
-        Prompt = prompt;
+        Prompt = prompt.Select(i => (long)i).ToArray();
         Options = options;
         MaxTokens = maxTokens;
         Priority = priority;
@@ -26,14 +26,13 @@ public sealed class Sequence
         _cancel = CancellationTokenSource.CreateLinkedTokenSource(requestAborted);
     }
 
-    public int[] Prompt { get; }
+    public long[] Prompt { get; }
     public SamplingOptions Options { get; }
     public int MaxTokens { get; }
     public int Priority { get; }
     /// vLLM's `ignore_eos` (for benchmarks): generate max_tokens whatever the model says.
     public bool IgnoreEos { get; }
     public Generator? Seeded { get; }
-    public List<long> Seen { get; } = [];
     public List<long> Generated { get; } = [];
     public int Slot { get; set; } = -1;
     /// Prompt tokens already in the KV cache (chunked prefill).

@@ -3,8 +3,8 @@ using static TorchSharp.torch;
 namespace R1Sharp.Generation;
 
 /// One row of a batched sampling step: its options, its own generator when the request gave a seed,
-/// and the ids it has seen (prompt + generated) and generated (for the penalties).
-public sealed record SamplingRow(SamplingOptions Options, Generator? Seeded, IReadOnlyList<long> Seen, IReadOnlyList<long> Generated);
+/// and its prompt and generated ids (for the penalties).
+public sealed record SamplingRow(SamplingOptions Options, Generator? Seeded, IReadOnlyList<long> Prompt, IReadOnlyList<long> Generated);
 
 /// Chooses the next token of many sequences at once, each with its own options: penalties,
 /// temperature, top-k, top-p and min-p are applied as batched tensor ops over [rows, vocab].
@@ -18,10 +18,10 @@ public static class BatchSampler
         Tensor Column(Func<SamplingOptions, double> value) => tensor(rows.Select(r => value(r.Options)).ToArray(), device: device).to_type(ScalarType.Float32).view(n, 1);
         logits = logits.to_type(ScalarType.Float32);
 
-        if (rows.Any(r => r.Options.RepetitionPenalty != 1.0 && r.Seen.Count > 0))
+        if (rows.Any(r => r.Options.RepetitionPenalty != 1.0 && r.Prompt.Count + r.Generated.Count > 0))
         {
             // transformers' CTRL-style penalty over every id seen: divide positive logits, multiply negative ones.
-            var seen = Padded(rows.Select(r => r.Seen).ToList(), device, out _);
+            var seen = Padded(rows.Select(r => (IReadOnlyList<long>)[.. r.Prompt, .. r.Generated]).ToList(), device, out _);
             var penalty = Column(o => o.RepetitionPenalty);
             var values = logits.gather(1, seen);
             logits = logits.scatter(1, seen, where(values > 0, values / penalty, values * penalty));

@@ -29,9 +29,11 @@ public sealed class KvCache : IDisposable
         _layers = Enumerable.Range(0, layers)
             .Select(l => perTokenShapes.Select(s => zeros([batchSize, _ringLayers[l] ? ringCapacity : maxLength, .. s], dtype: dtype, device: device).DetachFromDisposeScope()).ToArray())
             .ToArray();
+        _tokenBytes = layers == 0 ? 0 : perTokenShapes.Sum(shape => shape.Aggregate(1L, (a, b) => a * b)) * _layers[0][0].ElementSize;
     }
 
     private readonly bool[] _ringLayers;
+    private readonly long _tokenBytes;   // bytes one token of one row takes in one layer
 
     /// Slots of a local layer's rolling cache (0: local layers keep every position).
     public int RingCapacity { get; }
@@ -43,6 +45,7 @@ public sealed class KvCache : IDisposable
         _layers = parent._layers;
         _lengths = parent._lengths;
         _ringLayers = parent._ringLayers;
+        _tokenBytes = parent._tokenBytes;
         RingCapacity = parent.RingCapacity;
         BatchSize = rows.Length;
         MaxLength = parent.MaxLength;
@@ -97,12 +100,8 @@ public sealed class KvCache : IDisposable
     }
 
     /// Bytes one sequence of `tokens` tokens occupies: every position in global layers, at most the ring in local ones.
-    public long BytesFor(long tokens) => Enumerable.Range(0, _layers.Length).Sum(l =>
-    {
-        var capacity = _ringLayers[l] ? RingCapacity : MaxLength;
-        var rootRows = (_parent ?? this).BatchSize;
-        return LayerBytes(l) / ((long)rootRows * capacity) * Math.Min(tokens, capacity);
-    });
+    public long BytesFor(long tokens) =>
+        _ringLayers.Sum(ring => _tokenBytes * Math.Min(tokens, ring ? RingCapacity : MaxLength));
 
     private Tensor RowIndex(Device device) =>
         _rows is null ? arange(BatchSize, device: device) : tensor(_rows.Select(r => (long)r).ToArray(), device: device);

@@ -76,8 +76,7 @@ public sealed class TextGenerator : IDisposable
         options.Validate();
         var room = ContextLength - prompt.Ids.Length;
         var limited = options.MaxNewTokens > room ? options with { MaxNewTokens = room } : options;
-        var detokenizer = new StreamingDetokenizer(Tokenizer);
-        var stops = new StopStringMatcher(limited.StopStrings);
+        var output = new OutputText(Tokenizer, limited.StopStrings);
         var produced = 0;
         using (var tokens = TokenGenerator.Generate(Model, prompt.Ids.Select(i => (long)i).ToArray(), limited).GetEnumerator())
         {
@@ -85,8 +84,8 @@ public sealed class TextGenerator : IDisposable
             {
                 var id = (int)tokens.Current;
                 produced++;
-                var text = stops.Add(detokenizer.Add(id));
-                if (stops.Stopped)
+                var text = output.Add(id);
+                if (output.Stopped)
                 {
                     yield return new GeneratedChunk(text, id, "stop");
                     yield break;
@@ -95,9 +94,8 @@ public sealed class TextGenerator : IDisposable
                 cancellationToken.ThrowIfCancellationRequested();
             }
         }
-        var tail = stops.Add(detokenizer.Flush());
-        tail += stops.Flush();
-        yield return new GeneratedChunk(tail, null, stops.Stopped || produced < limited.MaxNewTokens ? "stop" : "length");
+        var tail = output.Flush();
+        yield return new GeneratedChunk(tail, null, output.Stopped || produced < limited.MaxNewTokens ? "stop" : "length");
     }
 
     /// The whole continuation at once: text, ids and why it ended.

@@ -18,7 +18,6 @@ public static class TokenGenerator
         options.Validate();
         var generator = new Generator((ulong)(options.Seed ?? Random.Shared.NextInt64()));
         using var cache = model.CreateCache(1, maxLength);
-        var history = new List<long>(prompt);
         var generated = new List<long>();
         var input = prompt.ToArray();
         for (int step = 0; step < options.MaxNewTokens; step++)
@@ -28,11 +27,10 @@ public static class TokenGenerator
             using (no_grad())
             {
                 var logits = model.Forward(tensor(input, device: model.Device).unsqueeze(0), cache, lastOnly: true);   // [1, 1, V]
-                next = BatchSampler.Sample(logits[.., -1], [new SamplingRow(options, null, history, generated)], generator)[0];
+                next = BatchSampler.Sample(logits[.., -1], [new SamplingRow(options, null, prompt, generated)], generator)[0];
             }
             if (options.StopTokenIds.Contains(next)) yield break;
             yield return next;
-            history.Add(next);
             generated.Add(next);
             input = [next];
         }

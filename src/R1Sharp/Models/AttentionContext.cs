@@ -27,4 +27,21 @@ public sealed record AttentionContext(Tensor Cos, Tensor Sin, Tensor Positions, 
 
     /// Whether this layer keeps its keys in a rolling cache (local layer, cache with a ring).
     public bool UsesRing(int layer) => Cache is not null && Ring is not null && IsLocal(layer);
+
+    /// The per-token tensors [B, T, ...] a layer attends over after storing the new ones in the cache:
+    /// the new tokens alone (no cache), the cached positions 0..KeyLength (global layers), or
+    /// [ring slots, new tokens] (local layers with a rolling cache).
+    public Tensor[] StoreAndRead(int layer, params Tensor[] current)
+    {
+        if (Cache is null) return current;
+        if (UsesRing(layer))
+        {
+            var ring = Cache.ReadRing(layer);                                                     // [B, C, ...]
+            var keys = ring.Select((r, i) => cat([r.to_type(current[i].dtype), current[i]], 1)).ToArray();
+            Cache.WriteRing(layer, Ring!, current);                                               // after reading: slots are reused
+            return keys;
+        }
+        Cache.Write(layer, Positions, current);
+        return Cache.Read(layer, KeyLength).Select((t, i) => t.to_type(current[i].dtype)).ToArray();   // [B, S, ...]
+    }
 }

@@ -21,6 +21,15 @@ public abstract class CausalLM : nn.Module
     /// returns [B, 1, V] for each row's last valid token only (what generation needs from a prefill).
     public abstract Tensor Forward(Tensor ids, KvCache? cache = null, long[]? validLengths = null, ForwardTrace? trace = null, bool lastOnly = false);
 
+    /// Final hidden states [B, T, H] -> float32 logits through lm_head (or the tied embedding), then the
+    /// cache advances by each row's valid length.
+    protected static Tensor Logits(Tensor h, nn.Module<Tensor, Tensor>? lmHead, Tensor embedding, KvCache? cache, long[]? validLengths, bool lastOnly)
+    {
+        cache?.Advance(validLengths ?? Enumerable.Repeat(h.shape[1], (int)h.shape[0]).ToArray());
+        if (lastOnly) h = LastPositions(h, validLengths);
+        return (lmHead is not null ? lmHead.forward(h) : SmallBatchLinear.Forward(h, embedding.to_type(ScalarType.Float32))).to_type(ScalarType.Float32);
+    }
+
     /// Hidden states [B, T, H] -> [B, 1, H] at each row's last valid position.
     protected static Tensor LastPositions(Tensor h, long[]? validLengths)
     {
@@ -92,11 +101,15 @@ public abstract class CausalLM : nn.Module
         return ctx with { LocalLayers = local, LocalMask = mask, Ring = AttentionWindow.Writes(ctx.Positions, lengths, valid, window, sinks) };
     }
 
-    /// Ring slots for local layers (sinks + recent = sliding_window) when a cache of `maxLength` would
-    /// otherwise hold more (0: no ring).
-    protected int RingCapacityFor(int maxLength) => Config.Window is int w && w < maxLength ? w : 0;
-
-    protected bool[] LocalLayerFlags(int layers) => Enumerable.Range(0, layers).Select(Config.IsLocalLayer).ToArray();
+    /// A float32 cache of `layers` layers holding up to `maxLength` tokens (at most the model's context);
+    /// local layers get a ring of sliding_window slots when that is smaller.
+    protected KvCache NewCache(int batchSize, int maxLength, IReadOnlyList<long[]> perTokenShapes, int layers)
+    {
+        var length = Math.Min(maxLength, Config.MaxPositionEmbeddings);
+        var ring = Config.Window is int w && w < length ? w : 0;
+        var local = Enumerable.Range(0, layers).Select(Config.IsLocalLayer).ToArray();
+        return new KvCache(batchSize, length, perTokenShapes, layers, ScalarType.Float32, Device, local, ring);
+    }
 
     /// Additive causal mask [B, 1, T, S]: the query at position p sees keys 0..p.
     protected static Tensor CausalMask(Tensor positions, long keyLength)

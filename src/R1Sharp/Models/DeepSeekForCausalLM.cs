@@ -49,12 +49,8 @@ public sealed class DeepSeekForCausalLM : CausalLM
         return (freqs, scale * softmaxMscale * softmaxMscale, ropeFactor);
     }
 
-    public override KvCache CreateCache(int batchSize, int maxLength)
-    {
-        var length = Math.Min(maxLength, _config.MaxPositionEmbeddings);
-        var layers = _config.NumHiddenLayers + _config.NumNextnPredictLayers;
-        return new(batchSize, length, LatentAttention.CacheShapes(_config), layers, ScalarType.Float32, Device, LocalLayerFlags(layers), RingCapacityFor(length));
-    }
+    public override KvCache CreateCache(int batchSize, int maxLength) =>
+        NewCache(batchSize, maxLength, LatentAttention.CacheShapes(_config), _config.NumHiddenLayers + _config.NumNextnPredictLayers);
 
     public override Tensor Forward(Tensor ids, KvCache? cache = null, long[]? validLengths = null, ForwardTrace? trace = null, bool lastOnly = false)
     {
@@ -62,10 +58,7 @@ public sealed class DeepSeekForCausalLM : CausalLM
         long batch = ids.shape[0], length = ids.shape[1];
         var ctx = Context(batch, length, ids.device, cache, validLengths);
         var h = _model.Forward(ids, ctx, trace);
-        if (lastOnly) h = LastPositions(h, validLengths);
-        var logits = (_lmHead is not null ? _lmHead.forward(h) : SmallBatchLinear.Forward(h, _model.EmbeddingWeight.to_type(ScalarType.Float32))).to_type(ScalarType.Float32);
-        cache?.Advance(validLengths ?? Enumerable.Repeat(length, (int)batch).ToArray());
-        return logits.MoveToOuterDisposeScope();
+        return Logits(h, _lmHead, _model.EmbeddingWeight, cache, validLengths, lastOnly).MoveToOuterDisposeScope();
     }
 
     /// Multi-token prediction (training, no cache): hidden [B, T, H] from the last block (before the final

@@ -40,12 +40,8 @@ public sealed class DenseForCausalLM : CausalLM
         _ => Rope.InverseFrequencies(c.HeadDim, c.RopeTheta),
     };
 
-    public override KvCache CreateCache(int batchSize, int maxLength)
-    {
-        var length = Math.Min(maxLength, _config.MaxPositionEmbeddings);
-        return new(batchSize, length, GroupedQueryAttention.CacheShapes(_config), _config.NumHiddenLayers, ScalarType.Float32, Device,
-            LocalLayerFlags(_config.NumHiddenLayers), RingCapacityFor(length));
-    }
+    public override KvCache CreateCache(int batchSize, int maxLength) =>
+        NewCache(batchSize, maxLength, GroupedQueryAttention.CacheShapes(_config), _config.NumHiddenLayers);
 
     public override Tensor Forward(Tensor ids, KvCache? cache = null, long[]? validLengths = null, ForwardTrace? trace = null, bool lastOnly = false)
     {
@@ -53,10 +49,7 @@ public sealed class DenseForCausalLM : CausalLM
         long batch = ids.shape[0], length = ids.shape[1];
         var ctx = BuildContext(batch, length, ids.device, cache, _cos, _sin, AttentionMode.Naive, validLengths);
         var h = _model.Forward(ids, ctx, trace);
-        if (lastOnly) h = LastPositions(h, validLengths);
-        var logits = (_lmHead is not null ? _lmHead.forward(h) : SmallBatchLinear.Forward(h, _model.EmbeddingWeight.to_type(ScalarType.Float32))).to_type(ScalarType.Float32);
-        cache?.Advance(validLengths ?? Enumerable.Repeat(length, (int)batch).ToArray());
-        return logits.MoveToOuterDisposeScope();
+        return Logits(h, _lmHead, _model.EmbeddingWeight, cache, validLengths, lastOnly).MoveToOuterDisposeScope();
     }
 
     /// HF "model": embeddings, blocks, final norm.

@@ -34,19 +34,8 @@ public sealed class GroupedQueryAttention : nn.Module
         var q = Rope.ApplyRotateHalf(_q.forward(x).view(b, t, _heads, _headDim), ctx.Cos.unsqueeze(2), ctx.Sin.unsqueeze(2));
         var k = Rope.ApplyRotateHalf(_k.forward(x).view(b, t, _kvHeads, _headDim), ctx.Cos.unsqueeze(2), ctx.Sin.unsqueeze(2));
         var v = _v.forward(x).view(b, t, _kvHeads, _headDim);
-        if (ctx.UsesRing(layer))
-        {
-            var ring = ctx.Cache!.ReadRing(layer);                                           // [B, C, kv, d]
-            var (newK, newV) = (k, v);
-            (k, v) = (cat([ring[0].to_type(x.dtype), k], 1), cat([ring[1].to_type(x.dtype), v], 1));
-            ctx.Cache.WriteRing(layer, ctx.Ring!, newK, newV);                                // after reading: slots are reused
-        }
-        else if (ctx.Cache is { } cache)
-        {
-            cache.Write(layer, ctx.Positions, k, v);
-            var cached = cache.Read(layer, ctx.KeyLength);
-            (k, v) = (cached[0].to_type(x.dtype), cached[1].to_type(x.dtype));             // [B, S, kv, d]
-        }
+        var kv = ctx.StoreAndRead(layer, k, v);                                                // [B, S, kv, d] each
+        (k, v) = (kv[0], kv[1]);
         var output = nn.functional.scaled_dot_product_attention(
             q.transpose(1, 2), ShareHeads(k), ShareHeads(v), attn_mask: ctx.MaskFor(layer).to_type(x.dtype)); // [B, h, T, d]
         return _o.forward(output.transpose(1, 2).reshape(b, t, _heads * _headDim)).MoveToOuterDisposeScope();

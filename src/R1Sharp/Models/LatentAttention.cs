@@ -55,19 +55,8 @@ public sealed class LatentAttention : nn.Module
         var latent = _kvNorm.forward(kv.narrow(-1, 0, _rank));                            // [B, T, rank]
         var ropeKey = Rope.ApplyInterleaved(kv.narrow(-1, _rank, _rope), ctx.Cos, ctx.Sin); // [B, T, rope]
 
-        if (ctx.UsesRing(layer))
-        {
-            var ring = ctx.Cache!.ReadRing(layer);
-            var (newLatent, newRopeKey) = (latent, ropeKey);
-            (latent, ropeKey) = (cat([ring[0].to_type(x.dtype), latent], 1), cat([ring[1].to_type(x.dtype), ropeKey], 1));
-            ctx.Cache.WriteRing(layer, ctx.Ring!, newLatent, newRopeKey);                     // after reading: slots are reused
-        }
-        else if (ctx.Cache is { } cache)
-        {
-            cache.Write(layer, ctx.Positions, latent, ropeKey);
-            var cached = cache.Read(layer, ctx.KeyLength);
-            (latent, ropeKey) = (cached[0].to_type(x.dtype), cached[1].to_type(x.dtype));  // [B, S, ...]
-        }
+        var cached = ctx.StoreAndRead(layer, latent, ropeKey);                                // [B, S, ...] each
+        (latent, ropeKey) = (cached[0], cached[1]);
 
         var wkvB = Projection.Weight(_kvB).view(_heads, _nope + _v, _rank);
         var output = ctx.Mode == AttentionMode.Absorbed

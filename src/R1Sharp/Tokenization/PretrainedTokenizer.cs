@@ -21,6 +21,7 @@ public sealed class PretrainedTokenizer
     private readonly NormalizationForm? _normalization;
     private readonly PreTokenizer _preTokenizer;
     private readonly AddedTokenMatcher _matcher;
+    private readonly Dictionary<string, int> _added;
     private readonly HashSet<int> _specialIds;
     private readonly string?[] _tokens;
     private readonly byte[]?[] _tokenBytes;
@@ -49,6 +50,7 @@ public sealed class PretrainedTokenizer
 
         var added = (node["added_tokens"]?.AsArray() ?? []).Select(t => AddedToken.FromJson(t!)).ToList();
         _matcher = new AddedTokenMatcher(added);
+        _added = added.GroupBy(t => t.Content).ToDictionary(g => g.Key, g => g.Last().Id);
         _specialIds = added.Where(t => t.Special).Select(t => t.Id).ToHashSet();
         var size = Math.Max(_vocab.Values.DefaultIfEmpty(-1).Max(), added.Select(t => t.Id).DefaultIfEmpty(-1).Max()) + 1;
         _tokens = new string?[size];
@@ -59,6 +61,8 @@ public sealed class PretrainedTokenizer
         BosToken = TokenString(config["bos_token"]);
         EosToken = TokenString(config["eos_token"]);
         PadToken = TokenString(config["pad_token"]);
+        BosId = BosToken is null ? null : TokenToId(BosToken);
+        EosId = EosToken is null ? null : TokenToId(EosToken);
         ChatTemplate = Template(config["chat_template"]);
         CleanUpTokenizationSpaces = (bool?)config["clean_up_tokenization_spaces"] ?? false;
         (_prefix, _suffix) = SpecialsAdded(node["post_processor"], config);
@@ -68,8 +72,8 @@ public sealed class PretrainedTokenizer
     public string? BosToken { get; }
     public string? EosToken { get; }
     public string? PadToken { get; }
-    public int? BosId => BosToken is null ? null : TokenToId(BosToken);
-    public int? EosId => EosToken is null ? null : TokenToId(EosToken);
+    public int? BosId { get; }
+    public int? EosId { get; }
     public string? ChatTemplate { get; }
     public bool CleanUpTokenizationSpaces { get; }
 
@@ -99,7 +103,7 @@ public sealed class PretrainedTokenizer
     }
 
     public int? TokenToId(string token) =>
-        _vocab.TryGetValue(token, out var id) ? id : Array.IndexOf(_tokens, token) is var i and >= 0 ? i : null;
+        _added.TryGetValue(token, out var added) ? added : _vocab.TryGetValue(token, out var id) ? id : null;
 
     public bool IsSpecial(int id) => _specialIds.Contains(id);
 
