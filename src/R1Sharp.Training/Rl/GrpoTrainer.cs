@@ -29,6 +29,7 @@ public sealed class GrpoTrainer : IDisposable
     private CausalLM _policy = null!, _reference = null!;
     private AdamW _optimizer = null!;
     private List<Parameter> _trained = null!;
+    private RunFolder? _folder;
 
     public GrpoTrainer(GrpoConfig config, JsonObject resolved, string configDir, string runDir, string? configFile = null)
     {
@@ -47,14 +48,13 @@ public sealed class GrpoTrainer : IDisposable
     }
 
     public CausalLM Policy => _policy;
-    private string MetricsPath => Path.Combine(_runDir, "metrics.jsonl");
 
     public GrpoSummary Run(bool resume, Action<string>? progress = null, int? stopAfter = null)
     {
-        Directory.CreateDirectory(_runDir);
+        _folder = RunFolder.Open(_runDir);
         AtomicFile.WriteAllText(Path.Combine(_runDir, "grpo_config.json"), _resolved.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
         var start = Build(resume);
-        MetricsHistory.Truncate(MetricsPath, start);
+        _folder.TruncateMetrics(start);
         var evalProblems = TaskEvaluator.TestProblems(_task, _config.EvalProblems, _config.Seed + 1_000_003);
         var watch = Stopwatch.StartNew();
         TaskEvaluator.Result? lastEval = null;
@@ -73,7 +73,7 @@ public sealed class GrpoTrainer : IDisposable
             progress?.Invoke($"step {done}/{_config.Steps} reward {MetricsHistory.Num(line["reward"]!):F3} acc {MetricsHistory.Num(line["accuracy"]!):F3} len {MetricsHistory.Num(line["length"]!):F1} kl {MetricsHistory.Num(line["kl"]!):F4}" +
                 (lastEval is not null && done % _config.EvalEvery == 0 ? $" eval pass@1 {lastEval.Pass1:F3}" : ""));
         }
-        GrpoPlots.Write(Path.Combine(_runDir, "plots"), MetricsPath);
+        GrpoPlots.Write(Path.Combine(_runDir, "plots"), _folder.MetricsPath);
         Manifest.Write(_runDir, _inputs, _config.Seed);
         return new GrpoSummary(_runDir, end, lastEval, checkpoint, watch.Elapsed.TotalSeconds);
     }
@@ -136,14 +136,14 @@ public sealed class GrpoTrainer : IDisposable
         if (_policy is DeepSeekForCausalLM d) d.AttentionMode = AttentionMode.Naive;
         for (int iteration = 0; iteration < _config.Iterations; iteration++)
         {
-            _optimizer.zero_grad();
+            Optimization.ClearGradients(_trained);
             var logProbs = GrpoMath.TokenLogProbs(_policy.Forward(inputs), targets);
             old ??= logProbs.detach();   // the sampling policy's log-probs: the first pass's, held fixed
             var parts = GrpoMath.PolicyLoss(logProbs, old, reference ?? logProbs.detach(), advantages, mask,
                 _config.Epsilon, _config.EpsilonHigh ?? _config.Epsilon, _config.Beta, _config.LossAggregation, _config.MaxNewTokens);
             parts.Loss.backward();
             gradNorm = nn.utils.clip_grad_norm_(_trained, _config.GradClip > 0 ? _config.GradClip : double.PositiveInfinity);
-            if (!double.IsFinite(gradNorm)) { _optimizer.zero_grad(); line["skipped"] = true; break; }
+            if (!double.IsFinite(gradNorm)) { Optimization.ClearGradients(_trained); line["skipped"] = true; break; }
             _optimizer.step();
             (kl, clip, loss) = (parts.Kl, parts.ClipFraction, parts.Loss.item<float>());
         }
@@ -190,25 +190,20 @@ public sealed class GrpoTrainer : IDisposable
         _reference = ModelIO.Load(from);
         foreach (var p in _reference.parameters()) p.requires_grad = false;
         _inputs.AddRange(Directory.GetFiles(from, "*.safetensors").Append(Path.Combine(from, "config.json")));
-        var named = _policy.named_parameters().Where(p => p.parameter.requires_grad).ToList();
-        _trained = named.Select(p => p.parameter).ToList();
-        var groups = new List<AdamW.ParamGroup>
-        {
-            new(named.Where(p => p.parameter.dim() >= 2).Select(p => p.parameter), lr: _config.Lr, weight_decay: _config.WeightDecay),
-            new(named.Where(p => p.parameter.dim() < 2).Select(p => p.parameter), lr: _config.Lr, weight_decay: 0),
-        };
-        _optimizer = optim.AdamW(groups, lr: _config.Lr);
+        _trained = _policy.parameters().Where(p => p.requires_grad).ToList();
+        _optimizer = Optimization.AdamW(_trained, _config.Lr, beta1: 0.9, beta2: 0.999, _config.WeightDecay);
         if (latest is null) return 0;
         _optimizer.load_state_dict(Path.Combine(latest, RunCheckpoints.OptimizerFile));
         return (int)RunCheckpoints.ReadState(latest)["step"]!;
     }
 
-    private void Log(JsonObject line) => File.AppendAllText(MetricsPath, line.ToJsonString() + "\n");
+    private void Log(JsonObject line) => _folder!.AppendMetrics(line);
 
     public void Dispose()
     {
         _optimizer?.Dispose();
         _policy?.Dispose();
         _reference?.Dispose();
+        _folder?.Dispose();
     }
 }

@@ -12,7 +12,7 @@ public static class Manifest
     public static void Write(string runDir, IEnumerable<string> inputs, int seed)
     {
         var outputs = Directory.GetFiles(runDir, "*", SearchOption.AllDirectories)
-            .Where(f => !f.Contains(".tmp") && Path.GetFileName(f) != "manifest.json" && !f.Contains($"{Path.DirectorySeparatorChar}data{Path.DirectorySeparatorChar}"))
+            .Where(f => !f.Contains(".tmp") && Path.GetFileName(f) is not ("manifest.json" or RunFolder.LockFile) && !f.Contains($"{Path.DirectorySeparatorChar}data{Path.DirectorySeparatorChar}"))
             .Order(StringComparer.Ordinal);
         var manifest = new JsonObject
         {

@@ -31,19 +31,10 @@ public sealed class MetricsHistory
     /// A JSON number as double, whether it was written as an int or a float.
     public static double Num(JsonNode node) => double.Parse(node.ToJsonString(), System.Globalization.CultureInfo.InvariantCulture);
 
-    /// Keeps the lines of steps up to `step` (a resumed run rewrites what follows) and returns them.
-    public static List<JsonObject> Truncate(string path, int step)
-    {
-        if (!File.Exists(path)) return [];
-        var kept = File.ReadLines(path).Select(t => JsonNode.Parse(t) as JsonObject).OfType<JsonObject>().Where(l => Num(l["step"]!) <= step).ToList();
-        AtomicFile.WriteAllText(path, string.Concat(kept.Select(l => l.ToJsonString() + "\n")));
-        return kept;
-    }
-
-    public static MetricsHistory ReadAndTruncate(string path, int step)
+    public static MetricsHistory From(IEnumerable<JsonObject> lines)
     {
         var history = new MetricsHistory();
-        foreach (var line in Truncate(path, step)) history.Add(line);
+        foreach (var line in lines) history.Add(line);
         return history;
     }
 }

@@ -35,15 +35,21 @@ public static class RunCheckpoints
         return final;
     }
 
-    /// Completed checkpoints, oldest first.
+    /// Completed checkpoints, oldest first (by step number: step-1000000 comes after step-999999).
     public static List<string> Completed(string runDir)
     {
         var root = Folder(runDir);
         if (!Directory.Exists(root)) return [];
         return Directory.GetDirectories(root, "step-*")
-            .Where(d => !Path.GetFileName(d).Contains(".tmp") && File.Exists(Path.Combine(d, StateFile)))
-            .Order(StringComparer.Ordinal).ToList();
+            .Select(d => (Dir: d, Step: StepOf(d)))
+            .Where(c => c.Step is not null && File.Exists(Path.Combine(c.Dir, StateFile)))
+            .OrderBy(c => c.Step).Select(c => c.Dir).ToList();
     }
+
+    /// The step of a checkpoint folder named `step-N` (null for anything else, e.g. a temporary folder).
+    private static long? StepOf(string dir) =>
+        Path.GetFileName(dir) is var name && name.StartsWith("step-", StringComparison.Ordinal)
+        && long.TryParse(name.AsSpan(5), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var step) ? step : null;
 
     public static string? Latest(string runDir) => Completed(runDir).LastOrDefault();
 

@@ -30,6 +30,7 @@ public sealed class Trainer : IDisposable
     private AdamW _optimizer = null!;
     private List<Parameter> _trained = null!;
     private MetricsHistory _history = new();
+    private RunFolder? _folder;
 
     public Trainer(TrainConfig config, JsonObject resolved, string configDir, string runDir, string? configFile = null)
     {
@@ -38,17 +39,15 @@ public sealed class Trainer : IDisposable
     }
 
     public DeepSeekForCausalLM Model => _model;
-    private string MetricsPath => Path.Combine(_runDir, "metrics.jsonl");
-
     /// Trains to the configured step count, or stops after `stopAfter` steps (an interruption the run
     /// can be resumed from: it checkpoints there).
     public TrainSummary Run(bool resume, Action<TrainProgress>? progress = null, int? stopAfter = null, CancellationToken cancel = default)
     {
-        Directory.CreateDirectory(_runDir);
+        _folder = RunFolder.Open(_runDir);
         AtomicFile.WriteAllText(Path.Combine(_runDir, "train_config.json"), _resolved.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
         OpenData();
         var start = BuildModel(resume);
-        _history = MetricsHistory.ReadAndTruncate(MetricsPath, start);
+        _history = MetricsHistory.From(_folder.TruncateMetrics(start));
         double? firstVal = _history.ValLoss.Count > 0 ? _history.ValLoss[0] : null, lastVal = null;
         if (start == 0)
         {
@@ -98,7 +97,7 @@ public sealed class Trainer : IDisposable
         var seqLen = stage.SeqLen ?? _config.SeqLen;
         var lr = LearningRateSchedule.At(step, _config.TotalSteps, _config.Lr, _config.WarmupSteps, _config.MinLrRatio) * stage.LrScale;
         foreach (var group in _optimizer.ParamGroups) group.LearningRate = lr;
-        _optimizer.zero_grad();
+        Optimization.ClearGradients(_trained);
         _model.train();
         _model.AttentionMode = AttentionMode.Naive;   // per-head K/V: the cheaper path when there is no cache
 
@@ -167,7 +166,7 @@ public sealed class Trainer : IDisposable
         if (_config.ContrastiveWeight > 0) line["contrastive"] = contrastive;
         if (!double.IsFinite(loss) || !double.IsFinite(gradNorm))
         {
-            _optimizer.zero_grad();
+            Optimization.ClearGradients(_trained);
             line["skipped"] = true;
             line["loss"] = -1;
             foreach (var l in loads.Values) l.Dispose();
@@ -330,16 +329,8 @@ public sealed class Trainer : IDisposable
         if (_config.MtpWeight > 0 && c.NumNextnPredictLayers == 0) throw new R1SharpException("mtp_weight > 0 needs num_nextn_predict_layers > 0 in the model config");
         if (_config.BiasUpdateSpeed > 0 && !c.HasCorrectionBias) throw new R1SharpException("bias_update_speed > 0 needs topk_method noaux_tc (a correction bias) in the model config");
 
-        var named = _model.named_parameters().Where(p => p.parameter.requires_grad).ToList();
-        _trained = named.Select(p => p.parameter).ToList();
-        var decay = named.Where(p => p.parameter.dim() >= 2).Select(p => p.parameter).ToList();
-        var noDecay = named.Where(p => p.parameter.dim() < 2).Select(p => p.parameter).ToList();
-        var groups = new List<AdamW.ParamGroup>
-        {
-            new(decay, lr: _config.Lr, beta1: _config.Beta1, beta2: _config.Beta2, weight_decay: _config.WeightDecay),
-            new(noDecay, lr: _config.Lr, beta1: _config.Beta1, beta2: _config.Beta2, weight_decay: 0),
-        };
-        _optimizer = optim.AdamW(groups, lr: _config.Lr, beta1: _config.Beta1, beta2: _config.Beta2);
+        _trained = _model.parameters().Where(p => p.requires_grad).ToList();
+        _optimizer = Optimization.AdamW(_trained, _config.Lr, _config.Beta1, _config.Beta2, _config.WeightDecay);
         if (latest is not null) _optimizer.load_state_dict(Path.Combine(latest, RunCheckpoints.OptimizerFile));
         return start;
     }
@@ -349,7 +340,7 @@ public sealed class Trainer : IDisposable
 
     private void Log(JsonObject line)
     {
-        File.AppendAllText(MetricsPath, line.ToJsonString() + "\n");
+        _folder!.AppendMetrics(line);
         _history.Add(line);
     }
 
@@ -358,5 +349,6 @@ public sealed class Trainer : IDisposable
         foreach (var (train, val) in _data.Values) { train.Dispose(); val?.Dispose(); }
         _optimizer?.Dispose();
         _model?.Dispose();
+        _folder?.Dispose();
     }
 }
