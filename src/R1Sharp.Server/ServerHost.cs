@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -21,6 +22,8 @@ public static class ServerHost
         options.Validate();
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
         builder.WebHost.UseUrls($"http://{options.Host}:{options.Port}");
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Limits.MaxRequestBodySize = options.MaxBodyBytes);
+        if (options.AllowedOrigins.Length > 0) builder.Services.AddCors();
         builder.Logging.ClearProviders();
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(options.ShutdownTimeoutSeconds + 5));
         builder.Services.AddOpenTelemetry().WithMetrics(m => m.AddMeter(meterName).AddPrometheusExporter());
@@ -53,17 +56,8 @@ public static class ServerHost
         }));
         app.Use(async (context, next) =>
         {
-            var endpoint = context.Request.Path.Value ?? "";
             try
             {
-                if (endpoint.StartsWith("/v1/", StringComparison.Ordinal) && options.ApiKey is { } key
-                    && context.Request.Headers.Authorization.ToString() != "Bearer " + key)
-                {
-                    var missing = string.IsNullOrEmpty(context.Request.Headers.Authorization.ToString());
-                    await new ApiError(401, missing ? "missing API key: send 'Authorization: Bearer <key>'" : "incorrect API key", null, "invalid_api_key")
-                        .WriteAsync(context.Response);
-                    return;
-                }
                 await next(context);
             }
             catch (ApiError e) when (!context.Response.HasStarted)
@@ -76,27 +70,26 @@ public static class ServerHost
             }
             finally
             {
-                metrics.Requests.Add(1, new("endpoint", Known(endpoint)), new("status", context.Response.StatusCode));
+                var route = (context.GetEndpoint() as RouteEndpoint)?.RoutePattern.RawText;
+                metrics.Requests.Add(1, new("endpoint", route is null || route.Contains('*') ? "other" : route), new("status", context.Response.StatusCode));
             }
         });
+        app.UseRouting();
+        if (options.AllowedOrigins.Length > 0)
+            app.UseCors(cors => (options.AllowedOrigins.Contains("*") ? cors.AllowAnyOrigin() : cors.WithOrigins(options.AllowedOrigins)).AllowAnyHeader().AllowAnyMethod());
+        app.UseRequestGuard(options);
 
         app.MapGet("/health", () => Results.Json(new { status = "ok" }));
         app.MapGet("/ready", () => draining
             ? Results.Json(new { status = "draining" }, statusCode: 503)
             : Results.Json(new { status = "ready", model = options.ServedModelName }));
-        app.MapGet("/v1/models", () => Results.Text(endpoints.Models().ToJsonString(Json.Options), "application/json"));
-        app.MapGet("/v1/models/{id}", (string id) => Results.Text(endpoints.Model(id).ToJsonString(Json.Options), "application/json"));
-        app.MapPost("/v1/chat/completions", endpoints.ChatCompletions);
-        app.MapPost("/v1/completions", endpoints.Completions);
+        var api = app.MapGroup("/v1").WithMetadata(ApiKeyRequired.Instance);
+        api.MapGet("/models", () => Results.Text(endpoints.Models().ToJsonString(Json.Options), "application/json"));
+        api.MapGet("/models/{id}", (string id) => Results.Text(endpoints.Model(id).ToJsonString(Json.Options), "application/json"));
+        api.MapPost("/chat/completions", endpoints.ChatCompletions);
+        api.MapPost("/completions", endpoints.Completions);
         app.MapPrometheusScrapingEndpoint("/metrics");
         app.MapFallback(context => new ApiError(404, $"no route for {context.Request.Method} {context.Request.Path}", null, "not_found").WriteAsync(context.Response));
         return app;
     }
-
-    private static string Known(string path) => path switch
-    {
-        "/v1/chat/completions" or "/v1/completions" or "/v1/models" or "/health" or "/ready" or "/metrics" => path,
-        _ when path.StartsWith("/v1/models/", StringComparison.Ordinal) => "/v1/models/{id}",
-        _ => "other",
-    };
 }

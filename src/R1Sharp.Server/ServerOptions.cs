@@ -9,7 +9,19 @@ public sealed class ServerOptions
     public string? ModelName { get; set; }
     public string Host { get; set; } = "127.0.0.1";
     public int Port { get; set; } = 8000;
+    /// Required as `Authorization: Bearer KEY` on /v1/*. Prefer `--api-key-file` or R1SHARP__APIKEY:
+    /// a key on the command line is visible to every user in /proc/PID/cmdline.
     public string? ApiKey { get; set; }
+    /// A file holding the API key (its first line; surrounding whitespace ignored).
+    public string? ApiKeyFile { get; set; }
+    /// Origins allowed to call the API from a browser (CORS), e.g. http://localhost:3000, or "*".
+    /// None by default: cross-origin requests are refused.
+    public string[] AllowedOrigins { get; set; } = [];
+    /// Host header names the server answers to (DNS rebinding). Default: the loopback names when
+    /// listening on a loopback address, any name otherwise.
+    public string[] AllowedHosts { get; set; } = [];
+    /// Largest request body accepted; larger ones get 413.
+    public long MaxBodyBytes { get; set; } = 8 << 20;
     public string Weights { get; set; } = "f32";
     /// Sequences decoded together in one forward (KV-cache rows).
     public int MaxBatch { get; set; } = 16;
@@ -49,6 +61,24 @@ public sealed class ServerOptions
         Require(DefaultMaxTokens >= 1, "default max tokens must be >= 1");
         Require(MaxPrefillTokens >= 1, "max prefill tokens must be >= 1");
         Require(Weights is "f32" or "bf16" or "fp8" or "int8", $"weights '{Weights}' must be f32, bf16, fp8 or int8");
+        Require(MaxBodyBytes is >= 1024 and <= 1L << 30, $"max body bytes {MaxBodyBytes} is not in 1024..{1L << 30}");
+        Require(AllowedOrigins.All(o => o == "*" || Uri.TryCreate(o, UriKind.Absolute, out var u) && u.Scheme is "http" or "https" && u.AbsolutePath == "/"),
+            "allowed origins must be \"*\" or scheme://host[:port], e.g. http://localhost:3000");
+        Require(AllowedHosts.All(h => h.Length > 0 && !h.Contains('/')), "allowed hosts must be host names, e.g. localhost or example.com");
+        Require(ApiKeyFile is null || ApiKey is null, "give the API key once: --api-key-file or --api-key (or R1SHARP__APIKEY), not both");
+        if (ApiKeyFile is { } file)
+        {
+            Require(File.Exists(file), $"API key file not found: {file}");
+            ApiKey = File.ReadLines(file).FirstOrDefault()?.Trim() ?? "";
+            ApiKeyFile = null;
+            Require(ApiKey.Length > 0, $"API key file {file} is empty");
+        }
         Require(ApiKey is null || ApiKey.Length > 0, "the API key must not be empty");
     }
+
+    /// The Host names accepted when none are configured: loopback names on a loopback address, else any.
+    public IReadOnlyList<string> EffectiveAllowedHosts =>
+        AllowedHosts.Length > 0 ? AllowedHosts
+        : Host is "localhost" || System.Net.IPAddress.TryParse(Host, out var address) && System.Net.IPAddress.IsLoopback(address) ? ["localhost", "127.0.0.1", "[::1]"]
+        : ["*"];
 }

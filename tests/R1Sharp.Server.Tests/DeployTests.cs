@@ -40,7 +40,7 @@ public class DeployTests
     {
         await using var server = new TestServer(o => { o.ModelDir = MoeModel(); o.MaxContext = 256; });
         for (int i = 0; i < 3; i++)
-            (await server.Http.PostAsync("/v1/chat/completions", new StringContent("""{"messages":[{"role":"user","content":"1 + 2 ="}],"max_tokens":6}"""))).EnsureSuccessStatusCode();
+            (await server.Http.PostAsync("/v1/chat/completions", TestServer.Json("""{"messages":[{"role":"user","content":"1 + 2 ="}],"max_tokens":6}"""))).EnsureSuccessStatusCode();
         var exported = Regex.Matches(await server.Http.GetStringAsync("/metrics"), @"^(r1sharp_[a-z_]+)", RegexOptions.Multiline).Select(m => m.Groups[1].Value).ToHashSet();
         var dashboard = JsonNode.Parse(File.ReadAllText(Path.Combine(RepoRoot(), "deploy", "grafana", "r1sharp.json")))!;
         var queried = dashboard["panels"]!.AsArray().SelectMany(p => p!["targets"]!.AsArray()).Select(t => (string)t!["expr"]!)

@@ -16,7 +16,11 @@ public static class ServeCommand
         var dir = new Argument<string>("DIR") { Description = "Hugging Face model folder (weights, tokenizer files, chat template)" };
         var host = new Option<string?>("--host") { Description = "address to listen on (default 127.0.0.1)" };
         var port = new Option<int?>("--port") { Description = "port (default 8000; 0 picks a free one)" };
-        var apiKey = new Option<string?>("--api-key") { Description = "require 'Authorization: Bearer KEY' on /v1/*" };
+        var apiKey = new Option<string?>("--api-key") { Description = "require 'Authorization: Bearer KEY' on /v1/* (visible in the process list: prefer --api-key-file or R1SHARP__APIKEY)" };
+        var apiKeyFile = new Option<string?>("--api-key-file") { Description = "read the API key from this file (first line)" };
+        var origins = new Option<string?>("--allowed-origins") { Description = "browser origins allowed to call the API (CORS), comma-separated, or *; default none" };
+        var hosts = new Option<string?>("--allowed-hosts") { Description = "Host names served, comma-separated (default: loopback names when listening on loopback, else any)" };
+        var maxBody = new Option<long?>("--max-body-bytes") { Description = "largest request body; larger ones get 413 (default 8 MiB)" };
         var name = new Option<string?>("--model-name") { Description = "model id clients send (default: the folder name)" };
         var maxBatch = new Option<int?>("--max-batch") { Description = "sequences decoded together (default 16)" };
         var maxQueue = new Option<int?>("--max-queue") { Description = "requests that may wait for a slot; more get 429 (default 64)" };
@@ -28,7 +32,7 @@ public static class ServeCommand
         var shutdown = new Option<double?>("--shutdown-timeout") { Description = "seconds running requests get to finish on shutdown (default 10)" };
         var weights = new Option<string?>("--weights") { Description = "weights in memory: f32, bf16, fp8 or int8" };
         var command = new Command("serve", "OpenAI-compatible HTTP server with continuous batching and Prometheus metrics (settings also from appsettings.json and R1SHARP__* variables).")
-            { dir, host, port, apiKey, name, maxBatch, maxQueue, maxContext, delay, preferred, prefill, queueTimeout, shutdown, weights };
+            { dir, host, port, apiKey, apiKeyFile, origins, hosts, maxBody, name, maxBatch, maxQueue, maxContext, delay, preferred, prefill, queueTimeout, shutdown, weights };
         command.SetAction(parse => CommandRunner.Guard(() =>
         {
             var options = new ServerOptions();
@@ -38,6 +42,10 @@ public static class ServeCommand
             if (parse.GetValue(host) is { } h) options.Host = h;
             if (parse.GetValue(port) is int p) options.Port = p;
             if (parse.GetValue(apiKey) is { } k) options.ApiKey = k;
+            if (parse.GetValue(apiKeyFile) is { } kf) options.ApiKeyFile = kf;
+            if (parse.GetValue(origins) is { } o) options.AllowedOrigins = List(o);
+            if (parse.GetValue(hosts) is { } hs) options.AllowedHosts = List(hs);
+            if (parse.GetValue(maxBody) is long mb) options.MaxBodyBytes = mb;
             if (parse.GetValue(name) is { } n) options.ModelName = n;
             if (parse.GetValue(maxBatch) is int b) options.MaxBatch = b;
             if (parse.GetValue(maxQueue) is int q) options.MaxQueue = q;
@@ -68,4 +76,6 @@ public static class ServeCommand
         }));
         return command;
     }
+
+    private static string[] List(string text) => text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
 }

@@ -22,6 +22,8 @@ public sealed record GenerationRequest(SamplingOptions Sampling, int MaxTokens, 
         if (r.Number("frequency_penalty", -2, 2) is double frequency) s = s with { FrequencyPenalty = frequency };
         if (r.Integer("seed", long.MinValue, long.MaxValue) is long seed) s = s with { Seed = seed };
         var n = (int)(r.Integer("n", 1, 16) ?? 1);
+        if (n > options.MaxBatch + options.MaxQueue)
+            throw ApiError.Invalid("n", $"n = {n} choices can never be admitted together: this server holds at most {options.MaxBatch + options.MaxQueue} sequences (max batch {options.MaxBatch} + max queue {options.MaxQueue})");
         var stream = r.Bool("stream") ?? false;
         var includeUsage = r.Object("stream_options") is { } so && new RequestReader(so).Bool("include_usage") == true;
         var priority = (int)(r.Integer("priority", int.MinValue, int.MaxValue) ?? 0);

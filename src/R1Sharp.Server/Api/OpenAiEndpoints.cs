@@ -3,6 +3,7 @@ using System.Threading.Channels;
 using Microsoft.AspNetCore.Http;
 using R1Sharp.Generation;
 using R1Sharp.Server.Scheduling;
+using R1Sharp.Templates;
 
 namespace R1Sharp.Server.Api;
 
@@ -34,12 +35,19 @@ public sealed class OpenAiEndpoints(TextGenerator generator, BatchScheduler sche
         var messages = Messages(reader);
         var kwargs = new Dictionary<string, object?>();
         if (reader.Object("chat_template_kwargs") is { } extra)
-            foreach (var (key, value) in extra) kwargs[key] = R1Sharp.Templates.JinjaValues.FromJson(value);
+            foreach (var (key, value) in extra)
+                kwargs[key] = ChatTemplate.ReservedNames.Contains(key)
+                    ? throw ApiError.Invalid("chat_template_kwargs", $"chat_template_kwargs may not set '{key}': the server sets it from the request")
+                    : JinjaValues.FromJson(value);
         if (reader.Bool("enable_thinking") is bool thinking) kwargs["enable_thinking"] = thinking;
         Prompt prompt;
         try
         {
-            prompt = generator.RenderChat(messages, addGenerationPrompt: true, reader.Array("tools"), kwargs);
+            prompt = generator.RenderChat(messages, addGenerationPrompt: true, reader.Array("tools"), kwargs, maxTokens: scheduler.MaxContext - 1);
+        }
+        catch (PromptTooLongException e)
+        {
+            throw ContextExceeded(e, "messages");
         }
         catch (R1SharpException e)
         {
@@ -59,10 +67,15 @@ public sealed class OpenAiEndpoints(TextGenerator generator, BatchScheduler sche
         var reader = await RequestReader.ReadAsync(context.Request);
         var request = GenerationRequest.Read(reader, options, _defaults);
         var node = reader.Body["prompt"] ?? throw new ApiError(400, "'prompt' is required", "prompt", "missing_required_parameter");
+        Prompt Plain(string text)
+        {
+            try { return generator.Plain(text, maxTokens: scheduler.MaxContext - 1); }
+            catch (PromptTooLongException e) { throw ContextExceeded(e, "prompt"); }
+        }
         Prompt prompt = node switch
         {
-            JsonValue v when v.TryGetValue<string>(out var s) => generator.Plain(s),
-            JsonArray { Count: 1 } a when a[0] is JsonValue v && v.TryGetValue<string>(out var s) => generator.Plain(s),
+            JsonValue v when v.TryGetValue<string>(out var s) => Plain(s),
+            JsonArray { Count: 1 } a when a[0] is JsonValue v && v.TryGetValue<string>(out var s) => Plain(s),
             JsonArray a when a.Count > 0 && a.All(x => x is JsonValue v && v.TryGetValue<int>(out _)) =>
                 new Prompt("", a.Select(x => (int)x!).ToArray(), false),
             JsonArray { Count: > 1 } a when a.All(x => x is JsonValue) => throw ApiError.Invalid("prompt", "one prompt per request is supported"),
@@ -72,6 +85,10 @@ public sealed class OpenAiEndpoints(TextGenerator generator, BatchScheduler sche
             throw ApiError.Invalid("prompt", $"token ids must be in 0..{generator.Model.Config.VocabSize - 1}");
         await Respond(context, request, prompt, chat: false);
     }
+
+    private ApiError ContextExceeded(PromptTooLongException e, string param) =>
+        new(400, $"this model's maximum context length is {scheduler.MaxContext} tokens, but the prompt has {(e.AtLeast ? "at least " : "")}{e.Tokens} tokens",
+            param, "context_length_exceeded");
 
     private static JsonArray Messages(RequestReader reader)
     {

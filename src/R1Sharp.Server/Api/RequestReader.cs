@@ -10,8 +10,11 @@ public sealed class RequestReader(JsonObject body)
 {
     public JsonObject Body => body;
 
+    /// The body must be declared JSON: a browser sends a cross-site `text/plain` POST without asking first.
     public static async Task<RequestReader> ReadAsync(HttpRequest request)
     {
+        if (!request.HasJsonContentType())
+            throw new ApiError(415, $"the request body must be JSON (Content-Type: application/json), got '{request.ContentType}'", null, "unsupported_media_type");
         JsonNode? node;
         try
         {
@@ -21,7 +24,35 @@ public sealed class RequestReader(JsonObject body)
         {
             throw new ApiError(400, $"the request body is not valid JSON: {e.Message}", null, "invalid_json");
         }
-        return new RequestReader(node as JsonObject ?? throw new ApiError(400, "the request body must be a JSON object", null, "invalid_json"));
+        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            throw new ApiError(413, $"the request body is larger than {request.HttpContext.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>()?.MaxRequestBodySize} bytes", null, "request_too_large");
+        }
+        var body = node as JsonObject ?? throw new ApiError(400, "the request body must be a JSON object", null, "invalid_json");
+        if (FirstUnreadableString(body) is { } path)
+            throw new ApiError(400, $"'{path}' is not valid Unicode text (an unpaired surrogate escape such as \\ud800)", path, "invalid_json");
+        return new RequestReader(body);
+    }
+
+    /// JSON may escape half a surrogate pair, which no UTF-8 text can hold: the path of the first such string.
+    private static string? FirstUnreadableString(JsonNode? node, string path = "")
+    {
+        switch (node)
+        {
+            case JsonObject o:
+                foreach (var (key, value) in o)
+                    if (FirstUnreadableString(value, path.Length == 0 ? key : $"{path}.{key}") is { } found) return found;
+                return null;
+            case JsonArray a:
+                for (int i = 0; i < a.Count; i++)
+                    if (FirstUnreadableString(a[i], $"{path}[{i}]") is { } found) return found;
+                return null;
+            case JsonValue v when v.GetValueKind() == JsonValueKind.String:
+                try { v.GetValue<string>(); return null; }
+                catch (InvalidOperationException) { return path; }
+            default:
+                return null;
+        }
     }
 
     private JsonNode? Value(string name) => body.TryGetPropertyValue(name, out var v) ? v : null;

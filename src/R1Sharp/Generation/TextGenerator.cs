@@ -47,18 +47,29 @@ public sealed class TextGenerator : IDisposable
     }
 
     /// Messages (OpenAI's shape) through the chat template; the template writes its own special tokens.
-    public Prompt RenderChat(JsonArray messages, bool addGenerationPrompt = true, JsonArray? tools = null, IReadOnlyDictionary<string, object?>? extra = null)
+    /// With `maxTokens`, a prompt that cannot fit is refused (PromptTooLongException), if possible before tokenising.
+    public Prompt RenderChat(JsonArray messages, bool addGenerationPrompt = true, JsonArray? tools = null, IReadOnlyDictionary<string, object?>? extra = null,
+        int? maxTokens = null)
     {
         var template = _template ?? throw new R1SharpException("the tokenizer has no chat_template (tokenizer_config.json)");
         var text = template.Render(messages, addGenerationPrompt, Tokenizer, tools, extra);
-        return new Prompt(text, Tokenizer.Encode(text), ReasoningParser.PromptOpensReasoning(text));
+        return Encode(text, addSpecialTokens: false, ReasoningParser.PromptOpensReasoning(text), maxTokens);
     }
 
     public Prompt RenderChat(IEnumerable<ChatTurn> turns, bool addGenerationPrompt = true) =>
         RenderChat(new JsonArray(turns.Select(t => (JsonNode)new JsonObject { ["role"] = t.Role, ["content"] = t.Content }).ToArray()), addGenerationPrompt);
 
     /// Raw text, with the special tokens the tokenizer adds (e.g. BOS).
-    public Prompt Plain(string text) => new(text, Tokenizer.Encode(text, addSpecialTokens: true), false);
+    public Prompt Plain(string text, int? maxTokens = null) => Encode(text, addSpecialTokens: true, opensReasoning: false, maxTokens);
+
+    private Prompt Encode(string text, bool addSpecialTokens, bool opensReasoning, int? maxTokens)
+    {
+        // Each token covers at most the tokenizer's longest token: a longer text is refused unread.
+        if (maxTokens is int max && Tokenizer.MinimumTokenCount(text) is var bound && bound > max) throw new PromptTooLongException(bound, max, atLeast: true);
+        var ids = Tokenizer.Encode(text, addSpecialTokens);
+        if (maxTokens is int limit && ids.Length > limit) throw new PromptTooLongException(ids.Length, limit, atLeast: false);
+        return new Prompt(text, ids, opensReasoning);
+    }
 
     /// generation_config.json's defaults, stopping at every end-of-sequence id the folder names.
     public SamplingOptions DefaultOptions(int maxNewTokens = 512)

@@ -30,6 +30,14 @@ public sealed class ChatTemplate
     public static ChatTemplate For(PretrainedTokenizer tokenizer) =>
         Parse(tokenizer.ChatTemplate ?? throw new R1SharpException("the tokenizer has no chat_template (tokenizer_config.json)"));
 
+    /// Names the renderer defines (variables and builtins): extra variables may not replace them, or a
+    /// request could swap the conversation it was validated with for another.
+    public static readonly IReadOnlySet<string> ReservedNames = new HashSet<string>
+    {
+        "messages", "tools", "documents", "add_generation_prompt", "bos_token", "eos_token", "pad_token", "unk_token",
+        "namespace", "range", "raise_exception", "strftime_now", "dict", "loop", "true", "false", "none", "True", "False", "None",
+    };
+
     /// messages: a JSON array of {role, content, ...} objects as in OpenAI's API. `tools` as OpenAI
     /// gives them (or null); `extra` are further template variables (e.g. enable_thinking).
     public string Render(JsonArray messages, bool addGenerationPrompt, PretrainedTokenizer? tokenizer = null,
@@ -47,7 +55,9 @@ public sealed class ChatTemplate
             foreach (var (name, value) in new[] { ("bos_token", tokenizer.BosToken), ("eos_token", tokenizer.EosToken), ("pad_token", tokenizer.PadToken) })
                 variables[name] = value;
         }
-        if (extra is not null) foreach (var (k, v) in extra) variables[k] = v;
+        if (extra is not null)
+            foreach (var (k, v) in extra)
+                variables[k] = ReservedNames.Contains(k) ? throw new R1SharpException($"chat template: the variable '{k}' is set by the renderer and cannot be passed in") : v;
         try
         {
             return new JinjaInterpreter(variables).Render(_nodes);

@@ -6,17 +6,21 @@ namespace R1Sharp.Tokenization;
 /// A Hugging Face (Oniguruma) split pattern run with .NET's regex engine on code points. .NET sees a
 /// character outside the BMP as two surrogates that match no \p{L}/\p{S}/...; so before matching, each
 /// such character is replaced by one BMP character of the same Unicode category, and match offsets
-/// are mapped back to the original text.
+/// are mapped back to the original text. A pattern from a file may backtrack catastrophically, so
+/// every match has a time limit.
 public sealed class CodePointRegex
 {
+    private static readonly TimeSpan MatchTimeout = TimeSpan.FromSeconds(1);
     private static readonly char[] StandIns = BuildStandIns();
     private readonly Regex _regex;
+    private readonly string _pattern;
 
     public CodePointRegex(string pattern)
     {
+        _pattern = pattern;
         try
         {
-            _regex = new Regex(pattern, RegexOptions.Compiled | RegexOptions.CultureInvariant);
+            _regex = new Regex(pattern, RegexOptions.Compiled | RegexOptions.CultureInvariant, MatchTimeout);
         }
         catch (ArgumentException e)
         {
@@ -26,6 +30,18 @@ public sealed class CodePointRegex
 
     /// Appends the (start, length) of every match inside text[start..start+length) to `matches`.
     public void Matches(string text, int start, int length, List<(int Start, int Length)> matches)
+    {
+        try
+        {
+            Collect(text, start, length, matches);
+        }
+        catch (RegexMatchTimeoutException)
+        {
+            throw new R1SharpException($"tokenizer.json: split pattern '{_pattern}' took over {MatchTimeout.TotalSeconds:0} s on a {length}-character piece (catastrophic backtracking)");
+        }
+    }
+
+    private void Collect(string text, int start, int length, List<(int Start, int Length)> matches)
     {
         var span = text.AsSpan(start, length);
         if (span.IndexOfAnyInRange('\uD800', '\uDFFF') < 0)

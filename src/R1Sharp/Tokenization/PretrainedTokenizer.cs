@@ -2,21 +2,24 @@ using System.Collections.Concurrent;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Microsoft.ML.Tokenizers;
 
 namespace R1Sharp.Tokenization;
 
 /// A model folder's tokenizer: `tokenizer.json` (byte-level BPE as DeepSeek-V3/R1, Qwen2 and Llama-3
 /// ship it) plus `tokenizer_config.json` (bos/eos, add_bos_token, chat_template). Added tokens are
-/// matched first, the rest normalized, pre-tokenized on code points, byte-mapped and merged by
-/// Microsoft.ML.Tokenizers' BPE. Thread-safe.
+/// matched first, the rest normalized, pre-tokenized on code points, byte-mapped and merged as the
+/// Rust tokenizers library merges (BpeModel). Thread-safe.
 public sealed class PretrainedTokenizer
 {
+    // Merged pieces are cached only when short, and only up to a fixed number of characters in all,
+    // so distinct long prompts never pile up in memory.
+    private const int CachedPieceMaxLength = 256;
+    private const long CacheMaxCharacters = 4_000_000;
     private readonly Dictionary<string, int> _vocab;
-    private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _vocabBySpan;
     private readonly ConcurrentDictionary<string, int[]> _cache = new();
     private readonly ConcurrentDictionary<string, int[]>.AlternateLookup<ReadOnlySpan<char>> _cacheBySpan;
-    private readonly BpeTokenizer _bpe;
+    private long _cachedCharacters;
+    private readonly BpeModel _bpe;
     private readonly bool _ignoreMerges;
     private readonly NormalizationForm? _normalization;
     private readonly PreTokenizer _preTokenizer;
@@ -34,13 +37,13 @@ public sealed class PretrainedTokenizer
             throw new R1SharpException($"{source}: model type {type.GetString()} is not supported (only byte-level BPE)");
         if (model.TryGetProperty("byte_fallback", out var fallback) && fallback.ValueKind == JsonValueKind.True)
             throw new R1SharpException($"{source}: byte_fallback BPE (SentencePiece style) is not supported (only byte-level BPE)");
-        _vocab = model.GetProperty("vocab").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetInt32());
-        _vocabBySpan = _vocab.GetAlternateLookup<ReadOnlySpan<char>>();
+        _vocab = new Dictionary<string, int>();
+        foreach (var p in model.GetProperty("vocab").EnumerateObject()) _vocab[p.Name] = p.Value.GetInt32();
         _cacheBySpan = _cache.GetAlternateLookup<ReadOnlySpan<char>>();
-        var merges = model.GetProperty("merges").EnumerateArray()
-            .Select(m => m.ValueKind == JsonValueKind.Array ? m[0].GetString() + " " + m[1].GetString() : m.GetString()!).ToList();
+        var merges = model.GetProperty("merges").EnumerateArray().Select(m => Merge(m, source)).ToList();
         _ignoreMerges = model.TryGetProperty("ignore_merges", out var ignore) && ignore.ValueKind == JsonValueKind.True;
-        _bpe = BpeTokenizer.Create(new BpeOptions(_vocab) { Merges = merges });
+        var unknown = model.TryGetProperty("unk_token", out var unk) && unk.ValueKind == JsonValueKind.String ? unk.GetString() : null;
+        _bpe = new BpeModel(_vocab, merges, unknown, source);
 
         var node = JsonNode.Parse(root.GetRawText())!.AsObject();
         _normalization = Normalization(node["normalizer"], source);
@@ -52,11 +55,13 @@ public sealed class PretrainedTokenizer
         _matcher = new AddedTokenMatcher(added);
         _added = added.GroupBy(t => t.Content).ToDictionary(g => g.Key, g => g.Last().Id);
         _specialIds = added.Where(t => t.Special).Select(t => t.Id).ToHashSet();
-        var size = Math.Max(_vocab.Values.DefaultIfEmpty(-1).Max(), added.Select(t => t.Id).DefaultIfEmpty(-1).Max()) + 1;
+        var size = TableSize(_vocab.Values.Concat(added.Select(t => t.Id)), _vocab.Count + added.Count, source);
         _tokens = new string?[size];
         foreach (var (token, id) in _vocab) _tokens[id] = token;
         foreach (var t in added) _tokens[t.Id] = t.Content;
         _tokenBytes = _tokens.Select(t => t is null ? null : ByteLevelAlphabet.Bytes(t) ?? Encoding.UTF8.GetBytes(t)).ToArray();
+        _longestTokenBytes = Math.Max(1, _tokenBytes.Max(b => b?.Length ?? 0));
+        _stripsWhitespace = added.Any(t => t.LeftStrip || t.RightStrip);
 
         BosToken = TokenString(config["bos_token"]);
         EosToken = TokenString(config["eos_token"]);
@@ -66,6 +71,45 @@ public sealed class PretrainedTokenizer
         ChatTemplate = Template(config["chat_template"]);
         CleanUpTokenizationSpaces = (bool?)config["clean_up_tokenization_spaces"] ?? false;
         (_prefix, _suffix) = SpecialsAdded(node["post_processor"], config);
+    }
+
+    private readonly int _longestTokenBytes;
+    private readonly bool _stripsWhitespace;
+
+    /// Ids run from 0 to the highest one; ids far beyond the number of entries (a hostile or broken file)
+    /// would make a huge table.
+    private static int TableSize(IEnumerable<int> ids, int entries, string source)
+    {
+        var highest = -1;
+        foreach (var id in ids)
+        {
+            if (id < 0) throw new R1SharpException($"{source}: token id {id} is negative");
+            highest = Math.Max(highest, id);
+        }
+        if (highest >= (long)entries + 65536)
+            throw new R1SharpException($"{source}: token id {highest} is far beyond the {entries} tokens the file defines");
+        return highest + 1;
+    }
+
+    private static (string, string) Merge(JsonElement m, string source)
+    {
+        if (m.ValueKind == JsonValueKind.Array && m.GetArrayLength() == 2) return (m[0].GetString()!, m[1].GetString()!);
+        var text = m.GetString()!;
+        var space = text.IndexOf(' ', 1);
+        if (space < 0) throw new R1SharpException($"{source}: merge '{text}' is not two tokens separated by a space");
+        return (text[..space], text[(space + 1)..]);
+    }
+
+    /// A lower bound on the tokens of `text` without tokenising it: no token covers more bytes than the
+    /// longest one (normalization may shorten the text to a third, and whitespace may vanish into
+    /// stripping added tokens).
+    public long MinimumTokenCount(string text)
+    {
+        long bytes = 0;
+        foreach (var rune in text.EnumerateRunes())
+            if (!_stripsWhitespace || !Rune.IsWhiteSpace(rune)) bytes += rune.Utf8SequenceLength;
+        var perToken = (long)_longestTokenBytes * (_normalization is null ? 1 : 3);
+        return (bytes + perToken - 1) / perToken;
     }
 
     public int VocabSize => _tokens.Length;
@@ -131,14 +175,15 @@ public sealed class PretrainedTokenizer
             var byteCount = Encoding.UTF8.GetMaxByteCount(length);
             var mapped = byteCount <= buffer.Length ? buffer : new char[byteCount];
             mapped = mapped[..ByteLevelMap(piece, mapped)];
-            if (_ignoreMerges && _vocabBySpan.TryGetValue(mapped, out var whole)) ids.Add(whole);
+            if (_ignoreMerges && _bpe.TryGetWhole(mapped, out var whole)) ids.Add(whole);
+            else if (mapped.Length > CachedPieceMaxLength) _bpe.Encode(mapped, ids);
             else if (_cacheBySpan.TryGetValue(mapped, out var cached)) ids.AddRange(cached);
             else
             {
-                var key = mapped.ToString();
-                var merged = _bpe.EncodeToIds(key, considerPreTokenization: false, considerNormalization: false).ToArray();
-                if (_cache.Count < 200_000) _cache.TryAdd(key, merged);
-                ids.AddRange(merged);
+                var first = ids.Count;
+                _bpe.Encode(mapped, ids);
+                if (Interlocked.Read(ref _cachedCharacters) < CacheMaxCharacters && _cache.TryAdd(mapped.ToString(), ids[first..].ToArray()))
+                    Interlocked.Add(ref _cachedCharacters, mapped.Length);
             }
         }
     }
