@@ -179,6 +179,25 @@ public class SecurityTests
     }
 
     [Fact]
+    public async Task AHostileChatTemplateFailsTheRequestNotTheServer()
+    {
+        var dir = ScriptedModel.Create(maxPositions: 512);
+        var configFile = Path.Combine(dir, "tokenizer_config.json");
+        var config = JsonNode.Parse(File.ReadAllText(configFile))!.AsObject();
+        config["chat_template"] = "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(1) }}";
+        File.WriteAllText(configFile, config.ToJsonString());
+        await using var server = new TestServer(o => { o.ModelDir = dir; o.MaxContext = 512; });
+        for (int i = 0; i < 3; i++)
+        {
+            var response = await server.Http.PostAsync("/v1/chat/completions", TestServer.Json(Chat));
+            Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+            Assert.Contains("macro calls nest deeper than", (string?)(await Error(response))["message"]);
+        }
+        var plain = await server.Http.PostAsync("/v1/completions", TestServer.Json("""{"prompt":"q","max_tokens":2}"""));
+        Assert.Equal(HttpStatusCode.OK, plain.StatusCode);
+    }
+
+    [Fact]
     public async Task MoreChoicesThanTheServerCanHoldIsABadRequest()
     {
         await using var server = new TestServer(o => { o.MaxBatch = 2; o.MaxQueue = 3; });

@@ -20,9 +20,9 @@ public sealed class ChatTemplate
         {
             return new ChatTemplate(JinjaParser.Parse(source));
         }
-        catch (JinjaException e)
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
-            throw new R1SharpException($"chat template: {e.Message}");
+            throw Failure(e);
         }
     }
 
@@ -62,11 +62,15 @@ public sealed class ChatTemplate
         {
             return new JinjaInterpreter(variables).Render(_nodes);
         }
-        catch (JinjaException e)
+        catch (Exception e) when (e is not OutOfMemoryException)
         {
-            throw new R1SharpException($"chat template: {e.Message}");
+            throw Failure(e);
         }
     }
+
+    /// Whatever goes wrong inside a template is the template's error (a file the user chose), named as such.
+    private static R1SharpException Failure(Exception e) =>
+        new(e is JinjaException ? $"chat template: {e.Message}" : $"chat template: {e.GetType().Name}: {e.Message}", e);
 
     public string Render(IEnumerable<ChatTurn> messages, bool addGenerationPrompt, PretrainedTokenizer? tokenizer = null,
         IReadOnlyDictionary<string, object?>? extra = null) =>

@@ -4,10 +4,11 @@ using static R1Sharp.Templates.JinjaValues;
 
 namespace R1Sharp.Templates;
 
-/// Attribute and item access, operators, filters, tests and the str/dict methods templates call.
-public static class JinjaFunctions
+/// Attribute and item access, operators, filters, tests and the str/dict methods templates call,
+/// within one render's budget: results are sized before they are built, work is counted.
+public sealed class JinjaFunctions(RenderBudget budget)
 {
-    public static object? Attribute(object? target, string name) => target switch
+    public object? Attribute(object? target, string name) => target switch
     {
         Undefined u => throw new JinjaException($"'{u.Name}' is undefined (reading .{name})"),
         OrderedDictionary<string, object?> d => d.TryGetValue(name, out var v) ? v : (object?)DictMethod(d, name) ?? new Undefined(name),
@@ -17,7 +18,7 @@ public static class JinjaFunctions
         _ => new Undefined(name),
     };
 
-    public static object? Item(object? target, object? key) => target switch
+    public object? Item(object? target, object? key) => target switch
     {
         Undefined u => throw new JinjaException($"'{u.Name}' is undefined (reading [{Repr(key)}])"),
         OrderedDictionary<string, object?> d when key is string k => d.TryGetValue(k, out var v) ? v : (object?)DictMethod(d, k) ?? new Undefined(k),
@@ -29,7 +30,7 @@ public static class JinjaFunctions
 
     private static int? Index(int count, object? key)
     {
-        var i = (long)ToDouble(key);
+        var i = ToInt(key);
         if (i < 0) i += count;
         return i >= 0 && i < count ? (int)i : null;
     }
@@ -42,32 +43,34 @@ public static class JinjaFunctions
     }
 
     /// Python slicing seq[start:stop:step] on lists and strings.
-    public static object? Slice(object? target, object? start, object? stop, object? step)
+    public object? Slice(object? target, object? start, object? stop, object? step)
     {
+        if (target is string text) budget.Step(text.Length);
         var items = target switch
         {
             List<object?> l => l,
             string s => CodePoints(s).Cast<object?>().ToList(),
             _ => throw new JinjaException($"'{TypeName(target)}' object is not subscriptable"),
         };
-        long n = items.Count, st = step is null ? 1 : (long)ToDouble(step);
+        long n = items.Count, st = step is null ? 1 : ToInt(step);
         if (st == 0) throw new JinjaException("slice step cannot be zero");
         long Clamp(object? v, long forNull)
         {
             if (v is null) return forNull;
-            var x = (long)ToDouble(v);
+            var x = ToInt(v);
             if (x < 0) x += n;
             return st > 0 ? Math.Clamp(x, 0, n) : Math.Clamp(x, -1, n - 1);
         }
         long from = Clamp(start, st > 0 ? 0 : n - 1), to = Clamp(stop, st > 0 ? n : -1);
+        budget.Step(items.Count);
         var result = new List<object?>();
         for (var i = from; st > 0 ? i < to : i > to; i += st) result.Add(items[(int)i]);
         return target is string ? string.Concat(result.Cast<string>()) : result;
     }
 
-    public static object? Binary(string op, object? a, object? b)
+    public object? Binary(string op, object? a, object? b)
     {
-        if (op == "~") return Str(a) + Str(b);
+        if (op == "~") return Concat(Str(a), Str(b));
         if (op is "==") return JinjaValues.Equals(a, b);
         if (op is "!=") return !JinjaValues.Equals(a, b);
         if (op == "in") return Contains(b, a);
@@ -82,47 +85,103 @@ public static class JinjaFunctions
         }
         if (op == "+")
         {
-            if (a is string s1 && b is string s2) return s1 + s2;
-            if (a is List<object?> l1 && b is List<object?> l2) return l1.Concat(l2).ToList();
+            if (a is string s1 && b is string s2) return Concat(s1, s2);
+            if (a is List<object?> l1 && b is List<object?> l2) { budget.CheckList((long)l1.Count + l2.Count, "+"); return l1.Concat(l2).ToList(); }
         }
         if (op == "*")
         {
-            if (a is string s && b is long times) return string.Concat(Enumerable.Repeat(s, (int)Math.Max(0, times)));
-            if (a is List<object?> l && b is long times2) return Enumerable.Repeat(l, (int)Math.Max(0, times2)).SelectMany(x => x).ToList();
+            if ((a, b) is (string or List<object?>, long) or (long, string or List<object?>))
+            {
+                var (sequence, times) = a is long n ? (b, n) : (a, (long)b!);
+                times = Math.Max(0, times);
+                if (sequence is string s)
+                {
+                    budget.CheckString(s.Length * (double)times > long.MaxValue ? long.MaxValue : s.Length * times, "'*'");
+                    return new StringBuilder(s.Length * (int)times).Insert(0, s, (int)times).ToString();
+                }
+                var l = (List<object?>)sequence!;
+                budget.CheckList(l.Count * (double)times > long.MaxValue ? long.MaxValue : l.Count * times, "'*'");
+                return Enumerable.Repeat(l, (int)times).SelectMany(x => x).ToList();
+            }
         }
         if (a is not (long or double or bool) || b is not (long or double or bool))
             throw new JinjaException($"unsupported operand type(s) for {op}: '{TypeName(a)}' and '{TypeName(b)}'");
-        var integers = a is long or bool && b is long or bool;
+        if (a is long or bool && b is long or bool) return IntegerArithmetic(op, ToInt(a), ToInt(b));
         double x = ToDouble(a), y = ToDouble(b);
         switch (op)
         {
-            case "+": return integers ? (long)x + (long)y : (object)(x + y);
-            case "-": return integers ? (long)x - (long)y : (object)(x - y);
-            case "*": return integers ? (long)x * (long)y : (object)(x * y);
+            case "+": return x + y;
+            case "-": return x - y;
+            case "*": return x * y;
             case "/": if (y == 0) throw new JinjaException("division by zero"); return x / y;
             case "//":
-                if (y == 0) throw new JinjaException("integer division or modulo by zero");
-                return integers ? (long)Math.Floor(x / y) : (object)Math.Floor(x / y);
+                if (y == 0) throw new JinjaException("float floor division by zero");
+                return Math.Floor(x / y);
             case "%":
-                if (y == 0) throw new JinjaException("integer division or modulo by zero");
-                var m = x - y * Math.Floor(x / y);
-                return integers ? (long)m : (object)m;
-            case "**": return integers && y >= 0 ? (long)Math.Pow(x, y) : (object)Math.Pow(x, y);
+                if (y == 0) throw new JinjaException("float modulo by zero");
+                return x - y * Math.Floor(x / y);
+            case "**": return Math.Pow(x, y);
         }
         throw new JinjaException($"unknown operator {op}");
     }
 
-    private static bool Contains(object? container, object? item) => container switch
+    /// Python's integer operators on 64 bits: a result Python would need a big integer for is an error.
+    private static object IntegerArithmetic(string op, long x, long y)
+    {
+        try
+        {
+            switch (op)
+            {
+                case "+": return checked(x + y);
+                case "-": return checked(x - y);
+                case "*": return checked(x * y);
+                case "/": if (y == 0) throw new JinjaException("division by zero"); return (double)x / y;
+                case "//":
+                case "%":
+                    if (y == 0) throw new JinjaException("integer division or modulo by zero");
+                    var quotient = checked(x / y);
+                    var remainder = x % y;
+                    if (remainder != 0 && (remainder < 0) != (y < 0)) { quotient--; remainder += y; }   // floor, as Python
+                    return op == "//" ? quotient : remainder;
+                case "**":
+                    if (y < 0) return Math.Pow(x, y);
+                    if (x is 0 or 1) return y == 0 ? 1L : x;
+                    if (x == -1) return y % 2 == 0 ? 1L : -1L;
+                    if (y > 63) throw new OverflowException();
+                    var power = System.Numerics.BigInteger.Pow(x, (int)y);
+                    return power >= long.MinValue && power <= long.MaxValue ? (long)power : throw new OverflowException();
+            }
+        }
+        catch (OverflowException)
+        {
+            throw new JinjaException($"integer overflow: {x} {op} {y} does not fit in 64 bits");
+        }
+        throw new JinjaException($"unknown operator {op}");
+    }
+
+    private string Concat(string a, string b)
+    {
+        budget.CheckString((long)a.Length + b.Length, "string concatenation");
+        return a + b;
+    }
+
+    private bool Contains(object? container, object? item) => container switch
     {
         string s => item is string sub ? s.Contains(sub, StringComparison.Ordinal) : throw new JinjaException($"'in <string>' requires string as left operand, not {TypeName(item)}"),
-        List<object?> l => l.Any(x => JinjaValues.Equals(x, item)),
+        List<object?> l => Counted(l.Count) && l.Any(x => JinjaValues.Equals(x, item)),
         OrderedDictionary<string, object?> d => item is string k && d.ContainsKey(k),
         Namespace ns => item is string k2 && ns.Values.ContainsKey(k2),
         Undefined u => throw new JinjaException($"'{u.Name}' is undefined"),
         _ => throw new JinjaException($"argument of type '{TypeName(container)}' is not iterable"),
     };
 
-    public static bool Test(string name, object? v, List<object?> args) => name switch
+    private bool Counted(long items)
+    {
+        budget.Step(items);
+        return true;
+    }
+
+    public bool Test(string name, object? v, List<object?> args) => name switch
     {
         "defined" => v is not Undefined,
         "undefined" => v is Undefined,
@@ -138,9 +197,9 @@ public static class JinjaFunctions
         "sequence" => v is List<object?> or string or OrderedDictionary<string, object?>,
         "iterable" => v is List<object?> or string or OrderedDictionary<string, object?>,
         "callable" => v is JinjaCallable,
-        "even" => (long)ToDouble(v) % 2 == 0,
-        "odd" => (long)ToDouble(v) % 2 != 0,
-        "divisibleby" => (long)ToDouble(v) % (long)ToDouble(Arg(args, 0, name)) == 0,
+        "even" => ToInt(v) % 2 == 0,
+        "odd" => ToInt(v) % 2 != 0,
+        "divisibleby" => Arg(args, 0, name) is var d && ToInt(d) == 0 ? throw new JinjaException("divisibleby 0: integer division or modulo by zero") : ToInt(v) % ToInt(d) == 0,
         "equalto" or "eq" or "==" => JinjaValues.Equals(v, Arg(args, 0, name)),
         "ne" or "!=" => !JinjaValues.Equals(v, Arg(args, 0, name)),
         "lt" or "lessthan" => Compare(v, Arg(args, 0, name)) < 0,
@@ -157,9 +216,10 @@ public static class JinjaFunctions
     private static object? Arg(List<object?> args, int i, string what) =>
         i < args.Count ? args[i] : throw new JinjaException($"'{what}' needs argument {i + 1}");
 
-    public static object? Filter(string name, object? v, List<object?> args, Dictionary<string, object?> kwargs)
+    public object? Filter(string name, object? v, List<object?> args, Dictionary<string, object?> kwargs)
     {
         object? Get(int i, string key, object? fallback) => i < args.Count ? args[i] : kwargs.TryGetValue(key, out var k) ? k : fallback;
+        List<object?> Items(object? value) { var items = JinjaInterpreter.Iterate(value).ToList(); budget.Step(items.Count); return items; }
         switch (name)
         {
             case "length" or "count":
@@ -172,8 +232,10 @@ public static class JinjaFunctions
                     _ => throw new JinjaException($"object of type '{TypeName(v)}' has no len()"),
                 };
             case "tojson":
-                var indent = Get(0, "indent", null);
-                return ToJson(v, indent is null ? null : (int)ToDouble(indent), Truthy(Get(1, "sort_keys", false)));
+                var indent = Get(0, "indent", null) is { } given ? (int)Math.Clamp(ToInt(given), -1, RenderBudget.MaxStringLength) : (int?)null;
+                var json = ToJson(v, indent, Truthy(Get(1, "sort_keys", false)));
+                budget.CheckString(json.Length, "tojson");
+                return json;
             case "trim": return Get(0, "chars", null) is string chars ? Str(v).Trim(chars.ToCharArray()) : PyStrip(Str(v), null, true, true);
             case "upper": return Str(v).ToUpperInvariant();
             case "lower": return Str(v).ToLowerInvariant();
@@ -181,15 +243,15 @@ public static class JinjaFunctions
             case "title": return Title(Str(v));
             case "string": return Str(v);
             case "safe": return v;
-            case "replace": return Str(v).Replace(Str(Arg(args, 0, name)), Str(Arg(args, 1, name)));
+            case "replace": return Replace(Str(v), Str(Arg(args, 0, name)), Str(Arg(args, 1, name)));
             case "join":
                 var separator = Str(Get(0, "d", ""));
                 var attribute = Get(1, "attribute", null);
-                return string.Join(separator, JinjaInterpreter.Iterate(v).Select(x => Str(attribute is null ? x : Attribute(x, Str(attribute)))));
-            case "first": return JinjaInterpreter.Iterate(v).DefaultIfEmpty(new Undefined("first")).First();
-            case "last": return JinjaInterpreter.Iterate(v).DefaultIfEmpty(new Undefined("last")).Last();
-            case "reverse": return v is string rs ? string.Concat(CodePoints(rs).AsEnumerable().Reverse()) : JinjaInterpreter.Iterate(v).Reverse().ToList();
-            case "list": return JinjaInterpreter.Iterate(v).ToList();
+                return Join(separator, Items(v).Select(x => Str(attribute is null ? x : Attribute(x, Str(attribute)))));
+            case "first": return Items(v).DefaultIfEmpty(new Undefined("first")).First();
+            case "last": return Items(v).DefaultIfEmpty(new Undefined("last")).Last();
+            case "reverse": return v is string rs ? string.Concat(CodePoints(rs).AsEnumerable().Reverse()) : Items(v).AsEnumerable().Reverse().ToList();
+            case "list": return Items(v);
             case "default" or "d":
                 var useFalsy = Truthy(Get(1, "boolean", false));
                 return v is Undefined || useFalsy && !Truthy(v) ? Get(0, "default_value", "") : v;
@@ -210,8 +272,7 @@ public static class JinjaFunctions
                 };
             case "abs": return v is long al ? Math.Abs(al) : (object)Math.Abs(ToDouble(v));
             case "round":
-                var digits = (int)ToDouble(Get(0, "precision", 0L));
-                return Math.Round(ToDouble(v), digits, MidpointRounding.ToEven);
+                return Round(ToDouble(v), ToInt(Get(0, "precision", 0L)));
             case "items":
                 if (v is Undefined) return new List<object?>();
                 if (v is not OrderedDictionary<string, object?> dict) throw new JinjaException($"items filter needs a mapping, got {TypeName(v)}");
@@ -219,7 +280,7 @@ public static class JinjaFunctions
             case "selectattr" or "rejectattr":
                 var key = Str(Arg(args, 0, name));
                 var keep = name == "selectattr";
-                return JinjaInterpreter.Iterate(v).Where(x =>
+                return Items(v).Where(x =>
                 {
                     var value = Attribute(x, key);
                     var passes = args.Count > 1 ? Test(Str(args[1]), value, args.Skip(2).ToList()) : Truthy(value);
@@ -227,19 +288,24 @@ public static class JinjaFunctions
                 }).ToList();
             case "select" or "reject":
                 var keepIt = name == "select";
-                return JinjaInterpreter.Iterate(v).Where(x => (args.Count > 0 ? Test(Str(args[0]), x, args.Skip(1).ToList()) : Truthy(x)) == keepIt).ToList();
+                return Items(v).Where(x => (args.Count > 0 ? Test(Str(args[0]), x, args.Skip(1).ToList()) : Truthy(x)) == keepIt).ToList();
             case "map":
-                if (kwargs.TryGetValue("attribute", out var attr)) return JinjaInterpreter.Iterate(v).Select(x => Attribute(x, Str(attr))).ToList();
+                if (kwargs.TryGetValue("attribute", out var attr)) return Items(v).Select(x => Attribute(x, Str(attr))).ToList();
                 var filterName = Str(Arg(args, 0, name));
-                return JinjaInterpreter.Iterate(v).Select(x => Filter(filterName, x, args.Skip(1).ToList(), [])).ToList();
+                return Items(v).Select(x => Filter(filterName, x, args.Skip(1).ToList(), [])).ToList();
             case "unique":
                 var seen = new List<object?>();
-                foreach (var x in JinjaInterpreter.Iterate(v)) if (!seen.Any(y => JinjaValues.Equals(x, y))) seen.Add(x);
+                foreach (var x in Items(v))
+                {
+                    budget.Step(seen.Count);
+                    if (!seen.Any(y => JinjaValues.Equals(x, y))) seen.Add(x);
+                }
                 return seen;
             case "indent":
                 var width = Get(0, "width", 4L);
-                var pad = width is string ps ? ps : new string(' ', (int)ToDouble(width));
+                var pad = width is string ps ? ps : new string(' ', (int)Math.Clamp(ToInt(width), 0, RenderBudget.MaxStringLength));   // negative: none, as Python's ' ' * -5
                 var lines = Str(v).Split('\n');
+                budget.CheckString(Str(v).Length + (long)pad.Length * lines.Length, "indent");
                 var indentFirst = Truthy(Get(1, "first", false));
                 var blank = Truthy(Get(2, "blank", false));
                 return string.Join("\n", lines.Select((l, i) => (i == 0 && !indentFirst) || (!blank && l.Trim().Length == 0 && i > 0) ? l : pad + l));
@@ -272,7 +338,36 @@ public static class JinjaFunctions
         return s[start..end];
     }
 
-    private static JinjaCallable? StringMethod(string s, string name) => name switch
+    /// Python's round(x, n): half to even; n past float precision leaves x as it is, negative n rounds to tens.
+    private static double Round(double x, long digits)
+    {
+        if (digits > 15 || !double.IsFinite(x)) return x;
+        if (digits >= 0) return Math.Round(x, (int)digits, MidpointRounding.ToEven);
+        if (digits < -308) return 0.0 * x;
+        var scale = Math.Pow(10, -digits);
+        return Math.Round(x / scale, MidpointRounding.ToEven) * scale;
+    }
+
+    private string Replace(string s, string old, string replacement)
+    {
+        if (old.Length == 0) budget.CheckString(s.Length + (long)replacement.Length * (s.Length + 1), "replace");
+        else
+        {
+            long count = 0;
+            for (int at = s.IndexOf(old, StringComparison.Ordinal); at >= 0; at = s.IndexOf(old, at + old.Length, StringComparison.Ordinal)) count++;
+            budget.CheckString(s.Length + count * (replacement.Length - (long)old.Length), "replace");
+        }
+        return s.Replace(old, replacement, StringComparison.Ordinal);
+    }
+
+    private string Join(string separator, IEnumerable<string> parts)
+    {
+        var list = parts.ToList();
+        budget.CheckString(list.Sum(p => (long)p.Length) + (long)separator.Length * Math.Max(0, list.Count - 1), "join");
+        return string.Join(separator, list);
+    }
+
+    private JinjaCallable? StringMethod(string s, string name) => name switch
     {
         "strip" => (a, _) => PyStrip(s, a.Count > 0 && a[0] is string c ? c : null, true, true),
         "lstrip" => (a, _) => PyStrip(s, a.Count > 0 && a[0] is string c ? c : null, true, false),
@@ -283,12 +378,12 @@ public static class JinjaFunctions
         "capitalize" => (_, _) => Capitalize(s),
         "startswith" => (a, _) => Prefixes(a, "startswith").Any(p => s.StartsWith(p, StringComparison.Ordinal)),
         "endswith" => (a, _) => Prefixes(a, "endswith").Any(p => s.EndsWith(p, StringComparison.Ordinal)),
-        "replace" => (a, _) => a.Count >= 2 ? s.Replace(Str(a[0]), Str(a[1])) : throw new JinjaException("replace() needs 2 arguments"),
+        "replace" => (a, _) => a.Count >= 2 ? Replace(s, Str(a[0]), Str(a[1])) : throw new JinjaException("replace() needs 2 arguments"),
         "find" => (a, _) => (long)s.IndexOf(Str(Arg(a, 0, "find")), StringComparison.Ordinal),
         "count" => (a, _) => { var sub = Str(Arg(a, 0, "count")); return sub.Length == 0 ? (long)s.Length + 1 : (long)((s.Length - s.Replace(sub, "").Length) / sub.Length); },
         "split" => (a, k) => Split(s, a.Count > 0 ? a[0] : k.GetValueOrDefault("sep"), a.Count > 1 ? a[1] : k.GetValueOrDefault("maxsplit")),
         "splitlines" => (_, _) => s.Split('\n').Select(l => (object?)l.TrimEnd('\r')).ToList(),
-        "join" => (a, _) => string.Join(s, JinjaInterpreter.Iterate(Arg(a, 0, "join")).Select(Str)),
+        "join" => (a, _) => Join(s, JinjaInterpreter.Iterate(Arg(a, 0, "join")).Select(x => Str(x))),
         "isdigit" => (_, _) => s.Length > 0 && s.All(char.IsDigit),
         "isalpha" => (_, _) => s.Length > 0 && s.All(char.IsLetter),
         "format" => (a, _) => Format(s, a),
@@ -302,9 +397,10 @@ public static class JinjaFunctions
         var other => throw new JinjaException($"{method} arg must be str or a tuple of str, not {TypeName(other)}"),
     };
 
-    private static List<object?> Split(string s, object? separator, object? maxSplit)
+    private List<object?> Split(string s, object? separator, object? maxSplit)
     {
-        var max = maxSplit is null ? -1 : (int)ToDouble(maxSplit);
+        budget.Step(s.Length);
+        var max = maxSplit is null ? -1 : (int)Math.Clamp(ToInt(maxSplit), -1, int.MaxValue);
         if (separator is null)
         {
             var words = s.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
@@ -328,7 +424,8 @@ public static class JinjaFunctions
         return (max >= 0 ? s.Split(sep, max + 1) : s.Split(sep)).Cast<object?>().ToList();
     }
 
-    private static string Format(string format, List<object?> args)
+    /// str.format with positional fields ({} and {0}); format specs and named fields are errors.
+    private string Format(string format, List<object?> args)
     {
         var sb = new StringBuilder();
         int next = 0;
@@ -336,16 +433,22 @@ public static class JinjaFunctions
         {
             if (format[i] == '{' && i + 1 < format.Length && format[i + 1] == '{') { sb.Append('{'); i++; continue; }
             if (format[i] == '}' && i + 1 < format.Length && format[i + 1] == '}') { sb.Append('}'); i++; continue; }
+            if (format[i] == '}') throw new JinjaException("format: single '}' encountered in format string");
             if (format[i] != '{') { sb.Append(format[i]); continue; }
             var close = format.IndexOf('}', i);
+            if (close < 0) throw new JinjaException("format: single '{' encountered in format string");
             var field = format[(i + 1)..close];
-            sb.Append(Str(field.Length == 0 ? Arg(args, next++, "format") : Arg(args, int.Parse(field, CultureInfo.InvariantCulture), "format")));
+            if (field.Length > 0 && !int.TryParse(field, NumberStyles.None, CultureInfo.InvariantCulture, out _))
+                throw new JinjaException($"format: field '{{{field}}}' is not supported (positional fields only)");
+            var value = Str(field.Length == 0 ? Arg(args, next++, "format") : Arg(args, int.Parse(field, CultureInfo.InvariantCulture), "format"));
+            budget.CheckString((long)sb.Length + value.Length, "format");
+            sb.Append(value);
             i = close;
         }
         return sb.ToString();
     }
 
-    private static JinjaCallable? DictMethod(OrderedDictionary<string, object?> d, string name) => name switch
+    private JinjaCallable? DictMethod(OrderedDictionary<string, object?> d, string name) => name switch
     {
         "items" => (_, _) => d.Select(p => (object?)new List<object?> { p.Key, p.Value }).ToList(),
         "keys" => (_, _) => d.Keys.Cast<object?>().ToList(),

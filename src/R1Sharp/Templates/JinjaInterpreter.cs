@@ -4,9 +4,13 @@ using static R1Sharp.Templates.JinjaValues;
 namespace R1Sharp.Templates;
 
 /// Renders parsed templates with Jinja's semantics: block-scoped loops (hence `namespace`), Python
-/// truthiness and operators, Undefined for missing names and keys.
+/// truthiness and operators, Undefined for missing names and keys. One interpreter renders once, within
+/// its budget.
 public sealed class JinjaInterpreter
 {
+    private readonly RenderBudget _budget = new();
+    private readonly JinjaFunctions _functions;
+
     private enum Flow { Normal, Break, Continue }
 
     private sealed class Frame(Frame? parent)
@@ -27,6 +31,7 @@ public sealed class JinjaInterpreter
 
     public JinjaInterpreter(IReadOnlyDictionary<string, object?> variables)
     {
+        _functions = new JinjaFunctions(_budget);
         _globals.Variables["namespace"] = (JinjaCallable)((args, kwargs) =>
         {
             var values = new Dictionary<string, object?>();
@@ -36,10 +41,12 @@ public sealed class JinjaInterpreter
         });
         _globals.Variables["range"] = (JinjaCallable)((args, _) =>
         {
-            var n = args.Select(a => (long)ToDouble(a)).ToArray();
+            var n = args.Select(a => a is double ? throw new JinjaException("range() needs integers, got a float") : ToInt(a)).ToArray();
             var (start, stop, step) = n.Length switch { 1 => (0L, n[0], 1L), 2 => (n[0], n[1], 1L), 3 => (n[0], n[1], n[2]), _ => throw new JinjaException("range() takes 1 to 3 arguments") };
             if (step == 0) throw new JinjaException("range() step must not be zero");
-            var list = new List<object?>();
+            var count = step > 0 ? (stop > start ? ((System.Numerics.BigInteger)stop - start + step - 1) / step : 0) : (start > stop ? ((System.Numerics.BigInteger)start - stop - step - 1) / -step : 0);
+            _budget.CheckList(count > int.MaxValue ? long.MaxValue : (long)count, "range()");
+            var list = new List<object?>((int)count);
             for (var i = start; step > 0 ? i < stop : i > stop; i += step) list.Add(i);
             return list;
         });
@@ -72,10 +79,12 @@ public sealed class JinjaInterpreter
 
     private Flow Execute(Node node, Frame frame, StringBuilder output)
     {
+        _budget.Step();
+        RenderBudget.EnsureStack();
         switch (node)
         {
-            case TextNode t: output.Append(t.Text); return Flow.Normal;
-            case OutputNode o: output.Append(Str(Evaluate(o.Value, frame))); return Flow.Normal;
+            case TextNode t: Write(output, t.Text); return Flow.Normal;
+            case OutputNode o: Write(output, Str(Evaluate(o.Value, frame))); return Flow.Normal;
             case IfNode i:
                 foreach (var (condition, body) in i.Branches)
                     if (Truthy(Evaluate(condition, frame))) return Execute(body, frame, output);
@@ -101,9 +110,19 @@ public sealed class JinjaInterpreter
         }
     }
 
+    private void Write(StringBuilder output, string text)
+    {
+        RenderBudget.CheckLength((long)output.Length + text.Length, "the template's output");
+        _budget.Step(text.Length / 64);
+        output.Append(text);
+    }
+
     private Flow ExecuteFor(ForNode f, Frame frame, StringBuilder output)
     {
-        var items = Iterate(Evaluate(f.Iterable, frame)).ToList();
+        var iterable = Evaluate(f.Iterable, frame);
+        if (iterable is string text) _budget.Step(text.Length);
+        var items = Iterate(iterable).ToList();
+        _budget.Step(items.Count);
         if (f.Filter is not null)
             items = items.Where(item => { var probe = new Frame(frame); Bind(probe, f.Targets, item); return Truthy(Evaluate(f.Filter, probe)); }).ToList();
         if (items.Count == 0) return f.Else is null ? Flow.Normal : Execute(f.Else, frame, output);
@@ -135,6 +154,7 @@ public sealed class JinjaInterpreter
 
     private JinjaCallable Macro(MacroNode m) => (args, kwargs) =>
     {
+        using var call = _budget.Call(m.Name);
         var frame = new Frame(_root);
         for (int i = 0; i < m.Parameters.Count; i++)
         {
@@ -164,6 +184,8 @@ public sealed class JinjaInterpreter
 
     private object? Evaluate(Expr expr, Frame frame)
     {
+        _budget.Step();
+        RenderBudget.EnsureStack();
         switch (expr)
         {
             case LiteralExpr l: return l.Value;
@@ -173,27 +195,32 @@ public sealed class JinjaInterpreter
                 var dict = new OrderedDictionary<string, object?>();
                 foreach (var (k, val) in d.Items) dict[Str(Evaluate(k, frame))] = Evaluate(val, frame);
                 return dict;
-            case AttributeExpr a: return JinjaFunctions.Attribute(Evaluate(a.Target, frame), a.Name);
-            case ItemExpr i: return JinjaFunctions.Item(Evaluate(i.Target, frame), Evaluate(i.Index, frame));
+            case AttributeExpr a: return _functions.Attribute(Evaluate(a.Target, frame), a.Name);
+            case ItemExpr i: return _functions.Item(Evaluate(i.Target, frame), Evaluate(i.Index, frame));
             case SliceExpr s:
-                return JinjaFunctions.Slice(Evaluate(s.Target, frame), Optional(s.Start, frame), Optional(s.Stop, frame), Optional(s.Step, frame));
+                return _functions.Slice(Evaluate(s.Target, frame), Optional(s.Start, frame), Optional(s.Stop, frame), Optional(s.Step, frame));
             case CallExpr c:
                 var function = Evaluate(c.Function, frame);
                 if (function is not JinjaCallable callable)
                     throw new JinjaException(function is Undefined u ? $"'{u.Name}' is undefined" : $"'{TypeName(function)}' object is not callable");
                 return callable(c.Args.Select(x => Evaluate(x, frame)).ToList(), c.Kwargs.ToDictionary(p => p.Name, p => Evaluate(p.Value, frame)));
             case FilterExpr f:
-                return JinjaFunctions.Filter(f.Name, Evaluate(f.Value, frame), f.Args.Select(x => Evaluate(x, frame)).ToList(),
+                return _functions.Filter(f.Name, Evaluate(f.Value, frame), f.Args.Select(x => Evaluate(x, frame)).ToList(),
                     f.Kwargs.ToDictionary(p => p.Name, p => Evaluate(p.Value, frame)));
             case TestExpr t:
-                var result = JinjaFunctions.Test(t.Name, Evaluate(t.Value, frame), t.Args.Select(x => Evaluate(x, frame)).ToList());
+                var result = _functions.Test(t.Name, Evaluate(t.Value, frame), t.Args.Select(x => Evaluate(x, frame)).ToList());
                 return t.Negated ? !result : result;
             case UnaryExpr u:
                 var operand = Evaluate(u.Operand, frame);
                 return u.Operator switch
                 {
                     "not" => !Truthy(operand),
-                    "-" => operand switch { long l => (object)(-l), double d => -d, bool b => b ? -1L : 0L, _ => throw new JinjaException($"bad operand type for unary -: '{TypeName(operand)}'") },
+                    "-" => operand switch
+                    {
+                        long.MinValue => throw new JinjaException("integer overflow: -(-9223372036854775808) does not fit in 64 bits"),
+                        long l => (object)(-l), double d => -d, bool b => b ? -1L : 0L,
+                        _ => throw new JinjaException($"bad operand type for unary -: '{TypeName(operand)}'"),
+                    },
                     _ => operand,
                 };
             case BinaryExpr b when b.Operator == "and":
@@ -202,7 +229,7 @@ public sealed class JinjaInterpreter
             case BinaryExpr b when b.Operator == "or":
                 var first = Evaluate(b.Left, frame);
                 return Truthy(first) ? first : Evaluate(b.Right, frame);
-            case BinaryExpr b: return JinjaFunctions.Binary(b.Operator, Evaluate(b.Left, frame), Evaluate(b.Right, frame));
+            case BinaryExpr b: return _functions.Binary(b.Operator, Evaluate(b.Left, frame), Evaluate(b.Right, frame));
             case ConditionalExpr c:
                 return Truthy(Evaluate(c.Condition, frame)) ? Evaluate(c.Then, frame) : c.Else is null ? new Undefined("else") : Evaluate(c.Else, frame);
             default: throw new JinjaException($"unknown expression {expr.GetType().Name}");

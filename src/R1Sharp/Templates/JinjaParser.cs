@@ -7,8 +7,12 @@ namespace R1Sharp.Templates;
 /// expression grammar. Anything else is an error naming the construct.
 public sealed class JinjaParser
 {
+    /// Deeper nesting of blocks or expressions is an error, not a stack overflow (Python's own parser
+    /// stops at 200 nested parentheses; chat templates nest a handful).
+    public const int MaxNesting = 100;
     private readonly List<JinjaToken> _tokens;
     private int _pos;
+    private int _depth;
 
     private JinjaParser(List<JinjaToken> tokens) => _tokens = tokens;
 
@@ -27,9 +31,26 @@ public sealed class JinjaParser
     private string PeekTagName() =>
         Peek.Kind == TokenKind.BlockBegin && _tokens[_pos + 1].Kind == TokenKind.Name ? _tokens[_pos + 1].Value : Peek.Value;
 
+    private Nesting Nest() => new(this);
+
+    private readonly struct Nesting : IDisposable
+    {
+        private readonly JinjaParser _parser;
+
+        public Nesting(JinjaParser parser)
+        {
+            _parser = parser;
+            if (++parser._depth > MaxNesting) throw parser.Error($"blocks or expressions nest deeper than {MaxNesting} levels");
+            RenderBudget.EnsureStack();
+        }
+
+        public void Dispose() => _parser._depth--;
+    }
+
     /// Statements until one of `endTags` (left unconsumed: the caller reads it).
     private List<Node> ParseBody(string[] endTags)
     {
+        using var nesting = Nest();
         var nodes = new List<Node>();
         while (true)
         {
@@ -191,6 +212,7 @@ public sealed class JinjaParser
     // Jinja's precedence, loosest first: conditional, or, and, not, comparisons/tests, ~, + -, * / // %, unary, **, filters, postfix.
     private Expr ParseExpression(bool allowConditional = true)
     {
+        using var nesting = Nest();
         var value = ParseOr();
         if (!allowConditional || !IsName("if")) return value;
         Next();
@@ -216,7 +238,12 @@ public sealed class JinjaParser
 
     private Expr ParseNot()
     {
-        if (IsName("not")) { Next(); return new UnaryExpr("not", ParseNot()); }
+        if (IsName("not"))
+        {
+            Next();
+            using var nesting = Nest();
+            return new UnaryExpr("not", ParseNot());
+        }
         return ParseCompare();
     }
 
@@ -284,6 +311,7 @@ public sealed class JinjaParser
         if (Peek.Kind == TokenKind.Operator && Peek.Value is "-" or "+")
         {
             var op = Next().Value;
+            using var nesting = Nest();
             value = new UnaryExpr(op, ParseUnary(withFilters: false));
         }
         else value = ParsePostfix(ParsePrimary());
@@ -372,7 +400,9 @@ public sealed class JinjaParser
                 var s = t.Value;
                 while (Peek.Kind == TokenKind.String) s += Next().Value;   // adjacent literals concatenate
                 return new LiteralExpr(s);
-            case TokenKind.Integer: return new LiteralExpr(long.Parse(t.Value, CultureInfo.InvariantCulture));
+            case TokenKind.Integer:
+                return long.TryParse(t.Value, NumberStyles.None, CultureInfo.InvariantCulture, out var integer) ? new LiteralExpr(integer)
+                    : throw new JinjaException($"template line {t.Line}: the integer {t.Value} does not fit in 64 bits");
             case TokenKind.Float: return new LiteralExpr(double.Parse(t.Value, CultureInfo.InvariantCulture));
             case TokenKind.Name:
                 return t.Value switch

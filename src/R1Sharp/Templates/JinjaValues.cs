@@ -34,28 +34,72 @@ public static class JinjaValues
         _ => true,
     };
 
-    /// Python's str(): what `{{ value }}` prints.
-    public static string Str(object? v) => v switch
+    /// Python's str(): what `{{ value }}` prints. Containers may share items, so their text is built
+    /// within `maxLength` characters rather than measured afterwards.
+    public static string Str(object? v, int maxLength = RenderBudget.MaxStringLength) => v switch
     {
         string s => s,
         Undefined => "",
-        _ => Repr(v),
+        _ => Repr(v, maxLength),
     };
 
     /// Python's repr(), used for containers and non-string scalars.
-    public static string Repr(object? v) => v switch
+    public static string Repr(object? v, int maxLength = RenderBudget.MaxStringLength)
     {
-        null => "None",
-        Undefined => "",
-        bool b => b ? "True" : "False",
-        long l => l.ToString(CultureInfo.InvariantCulture),
-        double d => FloatRepr(d),
-        string s => StringRepr(s),
-        List<object?> l => "[" + string.Join(", ", l.Select(Repr)) + "]",
-        OrderedDictionary<string, object?> d => "{" + string.Join(", ", d.Select(p => StringRepr(p.Key) + ": " + Repr(p.Value))) + "}",
-        Namespace => "<Namespace>",
-        _ => v.ToString() ?? "",
-    };
+        var sb = new StringBuilder();
+        WriteRepr(sb, v, maxLength, 0);
+        return sb.ToString();
+    }
+
+    private static void WriteRepr(StringBuilder sb, object? v, int maxLength, int depth)
+    {
+        if (depth > RenderBudget.MaxValueDepth) throw new JinjaException($"a value nests deeper than {RenderBudget.MaxValueDepth} levels");
+        switch (v)
+        {
+            case List<object?> l:
+                sb.Append('[');
+                for (int i = 0; i < l.Count; i++)
+                {
+                    if (i > 0) sb.Append(", ");
+                    WriteRepr(sb, l[i], maxLength, depth + 1);
+                    Bound(sb, maxLength);
+                }
+                sb.Append(']');
+                break;
+            case OrderedDictionary<string, object?> d:
+                sb.Append('{');
+                var first = true;
+                foreach (var (key, value) in d)
+                {
+                    if (!first) sb.Append(", ");
+                    first = false;
+                    sb.Append(StringRepr(key)).Append(": ");
+                    WriteRepr(sb, value, maxLength, depth + 1);
+                    Bound(sb, maxLength);
+                }
+                sb.Append('}');
+                break;
+            default:
+                sb.Append(v switch
+                {
+                    null => "None",
+                    Undefined => "",
+                    bool b => b ? "True" : "False",
+                    long l => l.ToString(CultureInfo.InvariantCulture),
+                    double d => FloatRepr(d),
+                    string s => StringRepr(s),
+                    Namespace => "<Namespace>",
+                    _ => v.ToString() ?? "",
+                });
+                break;
+        }
+        Bound(sb, maxLength);
+    }
+
+    private static void Bound(StringBuilder sb, int maxLength)
+    {
+        if (sb.Length > maxLength) throw new JinjaException($"a value's text is longer than {maxLength:N0} characters");
+    }
 
     /// Python's float repr: shortest round-trip digits, scientific below 1e-4 and from 1e16.
     private static string FloatRepr(double d)
@@ -113,18 +157,23 @@ public static class JinjaValues
         return sb.Append(quote).ToString();
     }
 
-    public static new bool Equals(object? a, object? b) => (a, b) switch
-    {
-        (null, null) => true,
-        (Undefined, Undefined) => true,
-        (bool x, bool y) => x == y,
-        (long or double or bool, long or double or bool) => ToDouble(a) == ToDouble(b),
-        (string x, string y) => x == y,
-        (List<object?> x, List<object?> y) => x.Count == y.Count && x.Zip(y).All(p => Equals(p.First, p.Second)),
-        (OrderedDictionary<string, object?> x, OrderedDictionary<string, object?> y) =>
-            x.Count == y.Count && x.All(p => y.TryGetValue(p.Key, out var o) && Equals(p.Value, o)),
-        _ => ReferenceEquals(a, b),
-    };
+    public static new bool Equals(object? a, object? b) => Equals(a, b, 0);
+
+    private static bool Equals(object? a, object? b, int depth) =>
+        depth > RenderBudget.MaxValueDepth ? throw new JinjaException($"a value nests deeper than {RenderBudget.MaxValueDepth} levels")
+        : (a, b) switch
+        {
+            (null, null) => true,
+            (Undefined, Undefined) => true,
+            (bool x, bool y) => x == y,
+            (long x, long y) => x == y,
+            (long or double or bool, long or double or bool) => ToDouble(a) == ToDouble(b),
+            (string x, string y) => x == y,
+            (List<object?> x, List<object?> y) => x.Count == y.Count && x.Zip(y).All(p => Equals(p.First, p.Second, depth + 1)),
+            (OrderedDictionary<string, object?> x, OrderedDictionary<string, object?> y) =>
+                x.Count == y.Count && x.All(p => y.TryGetValue(p.Key, out var o) && Equals(p.Value, o, depth + 1)),
+            _ => ReferenceEquals(a, b),
+        };
 
     public static double ToDouble(object? v) => v switch
     {
@@ -134,9 +183,20 @@ public static class JinjaValues
         _ => throw new JinjaException($"expected a number, got {TypeName(v)}"),
     };
 
+    /// An integer argument (an index, a count, a width): floats are truncated as Python's int() does.
+    public static long ToInt(object? v) => v switch
+    {
+        long l => l,
+        bool b => b ? 1 : 0,
+        double d when double.IsFinite(d) && Math.Abs(d) < 9.2e18 => (long)d,
+        double d => throw new JinjaException($"cannot convert float {FloatRepr(d)} to an integer"),
+        _ => throw new JinjaException($"expected an integer, got {TypeName(v)}"),
+    };
+
     public static int Compare(object? a, object? b) => (a, b) switch
     {
         (string x, string y) => string.CompareOrdinal(x, y),
+        (long x, long y) => x.CompareTo(y),
         (long or double or bool, long or double or bool) => ToDouble(a).CompareTo(ToDouble(b)),
         _ => throw new JinjaException($"cannot compare {TypeName(a)} with {TypeName(b)}"),
     };
@@ -170,17 +230,24 @@ public static class JinjaValues
     };
 
     /// Python's json.dumps(value, ensure_ascii=False, indent=indent): the `tojson` filter of
-    /// Hugging Face's chat templates.
-    public static string ToJson(object? value, int? indent = null, bool sortKeys = false)
+    /// Hugging Face's chat templates. A negative indent means newlines without spaces, as in Python.
+    public static string ToJson(object? value, int? indent = null, bool sortKeys = false, int maxLength = RenderBudget.MaxStringLength)
     {
         var sb = new StringBuilder();
-        WriteJson(sb, value, indent, 0, sortKeys);
+        WriteJson(sb, value, indent is int i ? Math.Max(0, i) : null, 0, sortKeys, maxLength);
         return sb.ToString();
     }
 
-    private static void WriteJson(StringBuilder sb, object? v, int? indent, int depth, bool sortKeys)
+    private static void WriteJson(StringBuilder sb, object? v, int? indent, int depth, bool sortKeys, int maxLength)
     {
-        string Newline(int d) => indent is int n ? "\n" + new string(' ', n * d) : "";
+        if (depth > RenderBudget.MaxValueDepth) throw new JinjaException($"a value nests deeper than {RenderBudget.MaxValueDepth} levels (circular reference?)");
+        Bound(sb, maxLength);
+        string Newline(int d)
+        {
+            if (indent is not int n) return "";
+            if ((long)n * d + sb.Length > maxLength) throw new JinjaException($"tojson output is longer than {maxLength:N0} characters");
+            return "\n" + new string(' ', n * d);
+        }
         var itemSeparator = indent is null ? ", " : ",";
         switch (v)
         {
@@ -196,7 +263,7 @@ public static class JinjaValues
                 {
                     if (i > 0) sb.Append(itemSeparator);
                     sb.Append(Newline(depth + 1));
-                    WriteJson(sb, list[i], indent, depth + 1, sortKeys);
+                    WriteJson(sb, list[i], indent, depth + 1, sortKeys, maxLength);
                 }
                 sb.Append(Newline(depth)).Append(']');
                 break;
@@ -210,11 +277,11 @@ public static class JinjaValues
                     sb.Append(Newline(depth + 1));
                     JsonString(sb, entries[i].Key);
                     sb.Append(": ");
-                    WriteJson(sb, entries[i].Value, indent, depth + 1, sortKeys);
+                    WriteJson(sb, entries[i].Value, indent, depth + 1, sortKeys, maxLength);
                 }
                 sb.Append(Newline(depth)).Append('}');
                 break;
-            case Namespace ns: WriteJson(sb, new OrderedDictionary<string, object?>(ns.Values), indent, depth, sortKeys); break;
+            case Namespace ns: WriteJson(sb, new OrderedDictionary<string, object?>(ns.Values), indent, depth + 1, sortKeys, maxLength); break;
             default: throw new JinjaException($"Object of type {TypeName(v)} is not JSON serializable");
         }
     }
