@@ -33,6 +33,9 @@ public sealed class Checkpoint : IDisposable
                 var weightMap = ReadWeightMap(index);
                 foreach (var shard in weightMap.Values.Distinct().Order())
                 {
+                    // Shards are plain file names in the folder: never a path that climbs out of it or leaves it.
+                    if (shard.Length == 0 || shard != Path.GetFileName(shard) || shard is "." or ".." || shard.Contains('\\') || !shard.EndsWith(".safetensors", StringComparison.Ordinal))
+                        throw new R1SharpException($"{index}: shard '{shard}' is not a .safetensors file name in the model folder");
                     var file = SafeTensorsFile.Open(Path.Combine(dir, shard));
                     files.Add(file);
                     foreach (var name in file.Entries.Keys)
@@ -65,8 +68,8 @@ public sealed class Checkpoint : IDisposable
     {
         try
         {
-            using var doc = JsonDocument.Parse(File.ReadAllText(index));
-            return doc.RootElement.GetProperty("weight_map").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString()!);
+            using var doc = JsonDocument.Parse(InputFile.ReadText(index, 64 << 20));
+            return doc.RootElement.GetProperty("weight_map").EnumerateObject().ToDictionary(p => p.Name, p => p.Value.GetString() ?? "");
         }
         catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException)
         {

@@ -8,22 +8,44 @@ namespace R1Sharp.Checkpoints;
 /// Builds models from Hugging Face folders and writes them back in the same layout.
 public static class ModelIO
 {
-    /// A model with the architecture `config` names, parameters uninitialised-but-allocated.
-    public static CausalLM Create(ModelConfig config, WeightFormat format = WeightFormat.F32) => config switch
+    /// A model with the architecture `config` names, parameters uninitialised-but-allocated; refused first
+    /// when its weights could not fit in memory.
+    public static CausalLM Create(ModelConfig config, WeightFormat format = WeightFormat.F32)
+    {
+        using (ModelDevice.Meta())
+        using (var shapes = Build(config, format))
+            MachineMemory.Require(Bytes(shapes), $"a {config.ModelType} model of {shapes.parameters().Sum(p => (double)p.NumberOfElements):N0} parameters");
+        return Build(config, format);
+    }
+
+    private static CausalLM Build(ModelConfig config, WeightFormat format) => config switch
     {
         DeepSeekConfig d => new DeepSeekForCausalLM(d, format),
         DenseConfig d => new DenseForCausalLM(d, format),
         _ => throw new R1SharpException($"model_type '{config.ModelType}' has no implementation"),
     };
 
+    /// Bytes of a model's parameters and buffers (a meta model: nothing allocated).
+    private static double Bytes(CausalLM model) =>
+        model.parameters().Concat(model.buffers()).Sum(t => (double)t.NumberOfElements * t.ElementSize);
+
     /// Loads config.json (or `config`, e.g. the same architecture with another attention window) and the
-    /// safetensors weights of `dir`, held as `format` (float32 compute), in eval mode.
+    /// safetensors weights of `dir`, held as `format` (float32 compute), in eval mode. The headers are
+    /// compared with the shapes the config implies, and the size with the machine's memory, before
+    /// anything is allocated.
     public static CausalLM Load(string dir, WeightFormat format = WeightFormat.F32, ModelConfig? config = null)
     {
         if (!Directory.Exists(dir)) throw new R1SharpException($"model directory not found: {dir}");
         config ??= ModelConfig.Load(dir);
         using var checkpoint = Checkpoint.Open(dir);
-        var model = Create(config, format);
+        RequireLayers(config, checkpoint);
+        using (ModelDevice.Meta())
+        using (var shapes = Build(config, format))
+        {
+            WeightLoader.CheckShapes(shapes, checkpoint);
+            MachineMemory.Require(Bytes(shapes), $"{dir}: the model");
+        }
+        var model = Build(config, format);
         try
         {
             WeightLoader.Load(model, checkpoint);
@@ -35,6 +57,27 @@ public static class ModelIO
         }
         model.eval();
         return model;
+    }
+
+    private static readonly System.Text.RegularExpressions.Regex LayerName = new(@"^model\.layers\.(\d+)\.(?:mlp\.experts\.(\d+)\.)?", System.Text.RegularExpressions.RegexOptions.Compiled);
+
+    /// Before the model is even built on the meta device (whose cost grows with the config's layer
+    /// and expert counts): the checkpoint must hold as many layers and experts as the config names.
+    private static void RequireLayers(ModelConfig config, Checkpoint checkpoint)
+    {
+        long layers = 0, experts = 0;
+        foreach (var name in checkpoint.Names)
+        {
+            var match = LayerName.Match(name);
+            if (!match.Success) continue;
+            layers = Math.Max(layers, long.Parse(match.Groups[1].ValueSpan) + 1);
+            if (match.Groups[2].Success) experts = Math.Max(experts, long.Parse(match.Groups[2].ValueSpan) + 1);
+        }
+        var wanted = config.NumHiddenLayers + (config is DeepSeekConfig d ? d.NumNextnPredictLayers : 0);
+        if (wanted > layers)
+            throw new R1SharpException($"checkpoint does not match the model: config.json describes {wanted} layers (num_hidden_layers{(config is DeepSeekConfig { NumNextnPredictLayers: > 0 } ? " + num_nextn_predict_layers" : "")}) but the checkpoint has {layers}");
+        if (config is DeepSeekConfig { RoutedExperts: > 0 } moe && Enumerable.Range(0, moe.NumHiddenLayers).Any(moe.IsMoeLayer) && moe.RoutedExperts > experts)
+            throw new R1SharpException($"checkpoint does not match the model: config.json has n_routed_experts {moe.RoutedExperts} but the checkpoint has {experts}");
     }
 
     /// Hugging Face's initialisation: normal(0, initializer_range) for matrices, ones for norms,

@@ -8,7 +8,7 @@ namespace R1Sharp.Checkpoints;
 /// One tensor's entry in a safetensors header. Offsets are relative to the data section.
 public sealed record SafeTensorEntry(string Name, string DType, long[] Shape, long Begin, long End)
 {
-    public long Elements => Shape.Aggregate(1L, (a, b) => a * b);
+    public long Elements => Shape.Aggregate(1L, (a, b) => checked(a * b));
 }
 
 /// A safetensors file: the header is validated on open, and tensors are read one at a time straight into
@@ -31,7 +31,7 @@ public sealed class SafeTensorsFile : IDisposable
 
     public static SafeTensorsFile Open(string path)
     {
-        if (!File.Exists(path)) throw new R1SharpException($"{path}: file not found");
+        InputFile.RequireRegular(path);
         var (entries, metadata, dataStart) = ReadHeader(path);
         var handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.RandomAccess);
         return new SafeTensorsFile(path, handle, dataStart, entries, metadata);
@@ -100,11 +100,13 @@ public sealed class SafeTensorsFile : IDisposable
             var entry = new SafeTensorEntry(name, dtype, shape, offsets[0], offsets[1]);
             if (entry.Begin < 0 || entry.End < entry.Begin || entry.End > dataLength)
                 throw new R1SharpException($"{path}: tensor '{name}' has data offsets [{entry.Begin}, {entry.End}) past the end of the data ({dataLength} bytes)");
-            if (entry.End - entry.Begin != entry.Elements * SafeTensorsDType.ElementSize(dtype))
-                throw new R1SharpException($"{path}: tensor '{name}' has {entry.End - entry.Begin} bytes, but {dtype} {Format(shape)} needs {entry.Elements * SafeTensorsDType.ElementSize(dtype)}");
+            // In arbitrary precision: a shape such as [2^62, 4] must not wrap around to a small size.
+            var bytes = shape.Aggregate((System.Numerics.BigInteger)SafeTensorsDType.ElementSize(dtype), (a, b) => a * b);
+            if (entry.End - entry.Begin != bytes)
+                throw new R1SharpException($"{path}: tensor '{name}' has {entry.End - entry.Begin} bytes, but {dtype} {Format(shape)} needs {bytes}");
             return entry;
         }
-        catch (Exception e) when (e is KeyNotFoundException or InvalidOperationException or FormatException)
+        catch (Exception e) when (e is KeyNotFoundException or InvalidOperationException or FormatException or OverflowException)
         {
             throw new R1SharpException($"{path}: tensor '{name}' has a malformed header entry");
         }

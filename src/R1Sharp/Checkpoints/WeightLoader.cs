@@ -13,7 +13,34 @@ public static class WeightLoader
     private const string Fp8Scale = "_scale_inv";
     private const string Int8Scale = "_scale";
 
+    private sealed record Plan(Dictionary<string, QuantizedLinear> Quantized, Dictionary<string, Tensor> Targets, HashSet<string> Consumed, int BlockRows, int BlockCols);
+
     public static void Load(CausalLM model, Checkpoint checkpoint)
+    {
+        var (quantized, targets, consumed, blockRows, blockCols) = Check(model, checkpoint);
+        using var noGrad = no_grad();
+        foreach (var (name, target) in targets)
+        {
+            using var scope = NewDisposeScope();
+            var dtype = checkpoint.Entry(name).DType;
+            if (quantized.TryGetValue(name, out var layer))
+            {
+                var sameFp8 = layer.Format == WeightFormat.Fp8 && dtype == "F8_E4M3" && (blockRows, blockCols) == (QuantizedLinear.Block, QuantizedLinear.Block);
+                var sameInt8 = layer.Format == WeightFormat.Int8 && consumed.Contains(name + Int8Scale);
+                if (sameFp8) layer.AssignRaw(checkpoint.Read(name), checkpoint.Read(name + Fp8Scale));
+                else if (sameInt8) layer.AssignRaw(checkpoint.Read(name), checkpoint.Read(name + Int8Scale));
+                else layer.Assign(ReadFloat(checkpoint, name, consumed, blockRows, blockCols));
+            }
+            else
+            {
+                target.copy_(ReadFloat(checkpoint, name, consumed, blockRows, blockCols).to_type(target.dtype));
+            }
+        }
+    }
+
+    /// Compares names and shapes only, so it works on a model built on the meta device: a folder whose
+    /// config does not match its weights is refused before any memory is taken.
+    private static Plan Check(CausalLM model, Checkpoint checkpoint)
     {
         var quantized = model.named_modules().Where(m => m.module is QuantizedLinear)
             .ToDictionary(m => m.name + ".weight", m => (QuantizedLinear)m.module);
@@ -43,26 +70,11 @@ public static class WeightLoader
         if (unexpected.Count > 0) problems.Add("unexpected: " + List(unexpected));
         if (misShaped.Count > 0) problems.Add("mis-shaped: " + List(misShaped));
         if (problems.Count > 0) throw new R1SharpException("checkpoint does not match the model: " + string.Join("; ", problems));
-
-        using var noGrad = no_grad();
-        foreach (var (name, target) in targets)
-        {
-            using var scope = NewDisposeScope();
-            var dtype = checkpoint.Entry(name).DType;
-            if (quantized.TryGetValue(name, out var layer))
-            {
-                var sameFp8 = layer.Format == WeightFormat.Fp8 && dtype == "F8_E4M3" && (blockRows, blockCols) == (QuantizedLinear.Block, QuantizedLinear.Block);
-                var sameInt8 = layer.Format == WeightFormat.Int8 && consumed.Contains(name + Int8Scale);
-                if (sameFp8) layer.AssignRaw(checkpoint.Read(name), checkpoint.Read(name + Fp8Scale));
-                else if (sameInt8) layer.AssignRaw(checkpoint.Read(name), checkpoint.Read(name + Int8Scale));
-                else layer.Assign(ReadFloat(checkpoint, name, consumed, blockRows, blockCols));
-            }
-            else
-            {
-                target.copy_(ReadFloat(checkpoint, name, consumed, blockRows, blockCols).to_type(target.dtype));
-            }
-        }
+        return new Plan(quantized, targets, consumed, blockRows, blockCols);
     }
+
+    /// Checks a checkpoint against a model that exists only as names and shapes (the meta device).
+    public static void CheckShapes(CausalLM model, Checkpoint checkpoint) => Check(model, checkpoint);
 
     private static Tensor ReadFloat(Checkpoint checkpoint, string name, HashSet<string> consumed, int blockRows, int blockCols)
     {

@@ -21,7 +21,7 @@ public sealed record GenerationConfig
         var path = Path.Combine(dir, "generation_config.json");
         if (!File.Exists(path)) return new GenerationConfig();
         JsonObject json;
-        try { json = JsonNode.Parse(File.ReadAllText(path)) as JsonObject ?? throw new R1SharpException($"{path}: not a JSON object"); }
+        try { json = JsonNode.Parse(InputFile.ReadText(path, 1 << 20)) as JsonObject ?? throw new R1SharpException($"{path}: not a JSON object"); }
         catch (JsonException e) { throw new R1SharpException($"{path}: not valid JSON ({e.Message})"); }
         try
         {

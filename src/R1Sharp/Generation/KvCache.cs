@@ -26,6 +26,10 @@ public sealed class KvCache : IDisposable
         RingCapacity = ringCapacity;
         _lengths = new long[batchSize];
         _ringLayers = Enumerable.Range(0, layers).Select(l => ringCapacity > 0 && ringLayers is not null && l < ringLayers.Length && ringLayers[l]).ToArray();
+        var elementSize = dtype switch { ScalarType.Float64 => 8, ScalarType.Float32 => 4, _ => 2 };
+        var tokenBytes = perTokenShapes.Sum(shape => shape.Aggregate(1.0, (a, b) => a * b)) * elementSize;
+        MachineMemory.Require(_ringLayers.Sum(ring => (double)batchSize * (ring ? ringCapacity : maxLength) * tokenBytes),
+            $"a KV cache of {batchSize} rows × {maxLength} tokens", "use a shorter context or fewer rows (serve: --max-context, --max-batch)");
         _layers = Enumerable.Range(0, layers)
             .Select(l => perTokenShapes.Select(s => zeros([batchSize, _ringLayers[l] ? ringCapacity : maxLength, .. s], dtype: dtype, device: device).DetachFromDisposeScope()).ToArray())
             .ToArray();

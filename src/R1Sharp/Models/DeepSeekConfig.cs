@@ -63,11 +63,13 @@ public sealed record DeepSeekConfig : ModelConfig
         Require(QkRopeHeadDim > 0 && QkRopeHeadDim % 2 == 0, "qk_rope_head_dim must be even and > 0");
         Require(VHeadDim > 0, "v_head_dim must be > 0");
         Require(!AttentionBias, "attention_bias true is not supported for DeepSeek models");
-        Require(NumNextnPredictLayers >= 0, "num_nextn_predict_layers must be >= 0");
+        Require(NumNextnPredictLayers is >= 0 and <= 16, "num_nextn_predict_layers must be between 0 and 16");
         Require(FirstKDenseReplace >= 0, "first_k_dense_replace must be >= 0");
         Require(MoeLayerFreq >= 1, "moe_layer_freq must be >= 1");
         if (RoutedExperts > 0)
         {
+            Require((long)RoutedExperts * (NumHiddenLayers + NumNextnPredictLayers) <= MaxExpertModules,
+                $"n_routed_experts × layers must be at most {MaxExpertModules:N0}, got {(long)RoutedExperts * (NumHiddenLayers + NumNextnPredictLayers):N0}");
             Require(MoeIntermediateSize > 0, "moe_intermediate_size must be > 0");
             Require(NSharedExperts is null or >= 0, "n_shared_experts must be >= 0");
             Require(NumExpertsPerTok is > 0 && NumExpertsPerTok <= RoutedExperts,

@@ -23,7 +23,7 @@ public sealed class DeepSeekForCausalLM : CausalLM
         RegisterComponents();
         InverseFrequencies = inverseFrequencies;
         SoftmaxScale = softmaxScale;
-        (_cos, _sin) = Rope.Tables(inverseFrequencies, config.MaxPositionEmbeddings, ropeFactor);
+        (_cos, _sin) = Rope.Tables(inverseFrequencies, config.MaxPositionEmbeddings, ropeFactor, ModelDevice.Current);
         register_buffer("rope_cos", _cos, persistent: false);
         register_buffer("rope_sin", _sin, persistent: false);
     }
@@ -78,7 +78,7 @@ public sealed class DeepSeekForCausalLM : CausalLM
     /// HF "model": embeddings, blocks (then MTP modules), final norm.
     private sealed class DeepSeekBody : nn.Module
     {
-        [ComponentName(Name = "embed_tokens")] private readonly Embedding _embed;
+        [ComponentName(Name = "embed_tokens")] private readonly TokenEmbedding _embed;
         [ComponentName(Name = "layers")] private readonly ModuleList<DecoderLayer> _layers;
         [ComponentName(Name = "norm")] private readonly RmsNorm _norm;
         private readonly int _mainLayers;
@@ -86,7 +86,7 @@ public sealed class DeepSeekForCausalLM : CausalLM
         public DeepSeekBody(DeepSeekConfig c, double softmaxScale, WeightFormat format) : base(nameof(DeepSeekBody))
         {
             _mainLayers = c.NumHiddenLayers;
-            _embed = nn.Embedding(c.VocabSize, c.HiddenSize, dtype: format == WeightFormat.F32 ? ScalarType.Float32 : ScalarType.BFloat16);
+            _embed = new TokenEmbedding(c.VocabSize, c.HiddenSize, format);
             var layers = Enumerable.Range(0, c.NumHiddenLayers).Select(i => new DecoderLayer(c, i, softmaxScale, format))
                 .Concat(Enumerable.Range(c.NumHiddenLayers, c.NumNextnPredictLayers).Select(i => (DecoderLayer)new MtpLayer(c, i, softmaxScale, format)));
             _layers = new ModuleList<DecoderLayer>(layers.ToArray());
@@ -94,7 +94,7 @@ public sealed class DeepSeekForCausalLM : CausalLM
             RegisterComponents();
         }
 
-        public Tensor EmbeddingWeight => _embed.weight!;
+        public Tensor EmbeddingWeight => _embed.Weight;
         public IReadOnlyList<DecoderLayer> Layers => _layers.ToList();
 
         public Tensor Forward(Tensor ids, AttentionContext ctx, ForwardTrace? trace)

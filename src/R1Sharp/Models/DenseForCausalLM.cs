@@ -22,7 +22,7 @@ public sealed class DenseForCausalLM : CausalLM
         if (!config.TieWordEmbeddings) _lmHead = Projection.CreateHead(config.HiddenSize, config.VocabSize, format);
         RegisterComponents();
         InverseFrequencies = RopeFrequencies(config);
-        (_cos, _sin) = Rope.Tables(InverseFrequencies, config.MaxPositionEmbeddings);
+        (_cos, _sin) = Rope.Tables(InverseFrequencies, config.MaxPositionEmbeddings, device: ModelDevice.Current);
         register_buffer("rope_cos", _cos, persistent: false);
         register_buffer("rope_sin", _sin, persistent: false);
     }
@@ -55,19 +55,19 @@ public sealed class DenseForCausalLM : CausalLM
     /// HF "model": embeddings, blocks, final norm.
     private sealed class DenseBody : nn.Module
     {
-        [ComponentName(Name = "embed_tokens")] private readonly Embedding _embed;
+        [ComponentName(Name = "embed_tokens")] private readonly TokenEmbedding _embed;
         [ComponentName(Name = "layers")] private readonly ModuleList<DenseDecoderLayer> _layers;
         [ComponentName(Name = "norm")] private readonly RmsNorm _norm;
 
         public DenseBody(DenseConfig c, WeightFormat format) : base(nameof(DenseBody))
         {
-            _embed = nn.Embedding(c.VocabSize, c.HiddenSize, dtype: format == WeightFormat.F32 ? ScalarType.Float32 : ScalarType.BFloat16);
+            _embed = new TokenEmbedding(c.VocabSize, c.HiddenSize, format);
             _layers = new ModuleList<DenseDecoderLayer>(Enumerable.Range(0, c.NumHiddenLayers).Select(_ => new DenseDecoderLayer(c, format)).ToArray());
             _norm = new RmsNorm(c.HiddenSize, c.RmsNormEps);
             RegisterComponents();
         }
 
-        public Tensor EmbeddingWeight => _embed.weight!;
+        public Tensor EmbeddingWeight => _embed.Weight;
 
         public Tensor Forward(Tensor ids, AttentionContext ctx, ForwardTrace? trace)
         {

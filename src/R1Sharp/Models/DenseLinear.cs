@@ -15,8 +15,8 @@ public sealed class DenseLinear : nn.Module<Tensor, Tensor>
     public DenseLinear(long inFeatures, long outFeatures, bool hasBias = false) : base(nameof(DenseLinear))
     {
         var bound = 1.0 / Math.Sqrt(inFeatures);
-        weight = new Parameter(empty(outFeatures, inFeatures).uniform_(-bound, bound));
-        if (hasBias) bias = new Parameter(zeros(outFeatures));
+        weight = new Parameter(empty(outFeatures, inFeatures, device: ModelDevice.Current).uniform_(-bound, bound));
+        if (hasBias) bias = new Parameter(zeros(outFeatures, device: ModelDevice.Current));
         RegisterComponents();
     }
 

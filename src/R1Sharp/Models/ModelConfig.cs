@@ -53,7 +53,7 @@ public abstract record ModelConfig
         Require(VocabSize > 0, "vocab_size must be > 0");
         Require(HiddenSize > 0, "hidden_size must be > 0");
         Require(IntermediateSize > 0, "intermediate_size must be > 0");
-        Require(NumHiddenLayers > 0, "num_hidden_layers must be > 0");
+        Require(NumHiddenLayers is > 0 and <= MaxLayers, $"num_hidden_layers must be between 1 and {MaxLayers}");
         Require(NumAttentionHeads > 0, "num_attention_heads must be > 0");
         Require(MaxPositionEmbeddings > 0, "max_position_embeddings must be > 0");
         Require(RmsNormEps > 0, "rms_norm_eps must be > 0");
@@ -75,6 +75,11 @@ public abstract record ModelConfig
         }
     }
 
+    /// Sanity bounds far above any real model (Llama-3.1-405B has 126 layers, DeepSeek-V3 256 experts in
+    /// 58 layers): a config is built into modules before anything else can be checked.
+    public const int MaxLayers = 10_000;
+    public const long MaxExpertModules = 100_000;
+
     protected static void Require(bool condition, string message)
     {
         if (!condition) throw new R1SharpException("config.json: " + message);
@@ -86,7 +91,7 @@ public abstract record ModelConfig
         if (!File.Exists(path))
             throw new R1SharpException(Directory.Exists(modelDirOrFile) || modelDirOrFile.EndsWith(".json")
                 ? $"config not found: {path}" : $"model directory not found: {modelDirOrFile}");
-        return Parse(File.ReadAllText(path), path);
+        return Parse(InputFile.ReadText(path, 16 << 20), path);
     }
 
     public static ModelConfig Parse(string json, string source = "config.json")

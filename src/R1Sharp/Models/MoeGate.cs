@@ -18,9 +18,9 @@ public sealed class MoeGate : nn.Module
     public MoeGate(DeepSeekConfig config) : base(nameof(MoeGate))
     {
         _config = config;
-        weight = new Parameter(empty(config.RoutedExperts, config.HiddenSize));
+        weight = new Parameter(empty(config.RoutedExperts, config.HiddenSize, device: ModelDevice.Current));
         if (config.HasCorrectionBias)
-            e_score_correction_bias = new Parameter(zeros(config.RoutedExperts, dtype: ScalarType.Float32), requires_grad: false);
+            e_score_correction_bias = new Parameter(zeros(config.RoutedExperts, dtype: ScalarType.Float32, device: ModelDevice.Current), requires_grad: false);
         RegisterComponents();
     }
 

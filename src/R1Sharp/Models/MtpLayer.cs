@@ -9,7 +9,7 @@ namespace R1Sharp.Models;
 /// speculative decoding; plain next-token forward does not use it.
 public sealed class MtpLayer : DecoderLayer
 {
-    [ComponentName(Name = "embed_tokens")] private readonly Embedding _embed;
+    [ComponentName(Name = "embed_tokens")] private readonly TokenEmbedding _embed;
     [ComponentName(Name = "enorm")] private readonly RmsNorm _embedNorm;
     [ComponentName(Name = "hnorm")] private readonly RmsNorm _hiddenNorm;
     [ComponentName(Name = "eh_proj")] private readonly nn.Module<Tensor, Tensor> _project;
@@ -18,7 +18,7 @@ public sealed class MtpLayer : DecoderLayer
     public MtpLayer(DeepSeekConfig config, int index, double softmaxScale, WeightFormat format = WeightFormat.F32)
         : base(config, index, softmaxScale, format, register: false)
     {
-        _embed = nn.Embedding(config.VocabSize, config.HiddenSize, dtype: format == WeightFormat.F32 ? ScalarType.Float32 : ScalarType.BFloat16);
+        _embed = new TokenEmbedding(config.VocabSize, config.HiddenSize, format);
         _embedNorm = new RmsNorm(config.HiddenSize, config.RmsNormEps);
         _hiddenNorm = new RmsNorm(config.HiddenSize, config.RmsNormEps);
         _project = Projection.Create(2 * config.HiddenSize, config.HiddenSize, format);

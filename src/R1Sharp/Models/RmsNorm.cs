@@ -12,7 +12,7 @@ public sealed class RmsNorm : nn.Module<Tensor, Tensor>
 
     public RmsNorm(long size, double eps) : base(nameof(RmsNorm))
     {
-        weight = new Parameter(ones(size));
+        weight = new Parameter(ones(size, device: ModelDevice.Current));
         _eps = eps;
         RegisterComponents();
     }

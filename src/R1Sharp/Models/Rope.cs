@@ -52,10 +52,10 @@ public static class Rope
     public static double YarnMscale(double factor, double mscale) => factor <= 1 ? 1.0 : 0.1 * mscale * Math.Log(factor) + 1.0;
 
     /// cos and sin of position * frequency for positions [0, length): each [length, dim/2], float32.
-    public static (Tensor Cos, Tensor Sin) Tables(float[] inverseFrequencies, long length, double attentionFactor = 1.0)
+    public static (Tensor Cos, Tensor Sin) Tables(float[] inverseFrequencies, long length, double attentionFactor = 1.0, Device? device = null)
     {
         using var scope = NewDisposeScope();
-        var angles = outer(arange(length, dtype: ScalarType.Float32), tensor(inverseFrequencies));
+        var angles = outer(arange(length, dtype: ScalarType.Float32, device: device), tensor(inverseFrequencies, device: device));
         var cos = angles.cos() * attentionFactor;
         var sin = angles.sin() * attentionFactor;
         return (cos.MoveToOuterDisposeScope(), sin.MoveToOuterDisposeScope());

@@ -18,19 +18,20 @@ public sealed class QuantizedLinear : nn.Module<Tensor, Tensor>
     public QuantizedLinear(long inFeatures, long outFeatures, WeightFormat format, bool hasBias = false) : base(nameof(QuantizedLinear))
     {
         Format = format;
-        if (hasBias) bias = zeros(outFeatures);
+        var device = ModelDevice.Current;
+        if (hasBias) bias = zeros(outFeatures, device: device);
         switch (format)
         {
             case WeightFormat.Bf16:
-                weight = zeros(outFeatures, inFeatures, dtype: ScalarType.BFloat16);
+                weight = zeros(outFeatures, inFeatures, dtype: ScalarType.BFloat16, device: device);
                 break;
             case WeightFormat.Fp8:
-                weight = zeros(outFeatures, inFeatures, dtype: ScalarType.Byte);
-                weight_scale_inv = ones(Fp8E4M3.ScaleShape([outFeatures, inFeatures], Block, Block));
+                weight = zeros(outFeatures, inFeatures, dtype: ScalarType.Byte, device: device);
+                weight_scale_inv = ones(Fp8E4M3.ScaleShape([outFeatures, inFeatures], Block, Block), device: device);
                 break;
             case WeightFormat.Int8:
-                weight = zeros(outFeatures, inFeatures, dtype: ScalarType.Int8);
-                weight_scale = ones(outFeatures);
+                weight = zeros(outFeatures, inFeatures, dtype: ScalarType.Int8, device: device);
+                weight_scale = ones(outFeatures, device: device);
                 break;
             default:
                 throw new ArgumentException("QuantizedLinear holds BF16, FP8 or INT8 weights", nameof(format));

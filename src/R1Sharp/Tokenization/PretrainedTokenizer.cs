@@ -131,12 +131,12 @@ public sealed class PretrainedTokenizer
         JsonObject config = [];
         if (File.Exists(configFile))
         {
-            try { config = JsonNode.Parse(File.ReadAllText(configFile)) as JsonObject ?? throw new R1SharpException($"{configFile}: not a JSON object"); }
+            try { config = JsonNode.Parse(InputFile.ReadText(configFile, 16 << 20)) as JsonObject ?? throw new R1SharpException($"{configFile}: not a JSON object"); }
             catch (JsonException e) { throw new R1SharpException($"{configFile}: not valid JSON ({e.Message})"); }
         }
         try
         {
-            using var document = JsonDocument.Parse(File.ReadAllBytes(file), new JsonDocumentOptions { MaxDepth = 256 });
+            using var document = JsonDocument.Parse(InputFile.ReadBytes(file, 512 << 20), new JsonDocumentOptions { MaxDepth = 256 });
             return new PretrainedTokenizer(document.RootElement, config, file);
         }
         catch (JsonException e) { throw new R1SharpException($"{file}: not valid JSON ({e.Message})"); }
