@@ -42,7 +42,7 @@ public sealed class BatchScheduler : IDisposable
         _slots = new Sequence?[options.MaxBatch];
         _eos = eosIds.Select(i => (long)i).Distinct().ToArray();
         metrics.KvCacheBytesAllocated = _cache.Bytes;
-        metrics.WeightBytes = model.parameters().Concat(model.buffers()).Sum(p => p.NumberOfElements * p.ElementSize);
+        metrics.WeightBytes = (long)model.MemoryBytes;
         _worker = new Thread(Run) { IsBackground = true, Name = "r1sharp-scheduler" };
         _worker.Start();
     }

@@ -14,7 +14,7 @@ public static class ModelIO
     {
         using (ModelDevice.Meta())
         using (var shapes = Build(config, format))
-            MachineMemory.Require(Bytes(shapes), $"a {config.ModelType} model of {shapes.parameters().Sum(p => (double)p.NumberOfElements):N0} parameters");
+            MachineMemory.Require(shapes.MemoryBytes, $"a {config.ModelType} model of {shapes.parameters().Sum(p => (double)p.NumberOfElements):N0} parameters");
         return Build(config, format);
     }
 
@@ -24,10 +24,6 @@ public static class ModelIO
         DenseConfig d => new DenseForCausalLM(d, format),
         _ => throw new R1SharpException($"model_type '{config.ModelType}' has no implementation"),
     };
-
-    /// Bytes of a model's parameters and buffers (a meta model: nothing allocated).
-    private static double Bytes(CausalLM model) =>
-        model.parameters().Concat(model.buffers()).Sum(t => (double)t.NumberOfElements * t.ElementSize);
 
     /// Loads config.json (or `config`, e.g. the same architecture with another attention window) and the
     /// safetensors weights of `dir`, held as `format` (float32 compute), in eval mode. The headers are
@@ -43,7 +39,7 @@ public static class ModelIO
         using (var shapes = Build(config, format))
         {
             WeightLoader.CheckShapes(shapes, checkpoint);
-            MachineMemory.Require(Bytes(shapes), $"{dir}: the model");
+            MachineMemory.Require(shapes.MemoryBytes, $"{dir}: the model");
         }
         var model = Build(config, format);
         try

@@ -54,7 +54,8 @@ public sealed class SafeTensorsFile : IDisposable
         JsonElement root;
         try
         {
-            root = JsonDocument.Parse(header).RootElement;
+            // Decoded strictly first: the JSON reader would fail on a malformed name only when it is read.
+            root = JsonDocument.Parse(new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(header)).RootElement;
         }
         catch (Exception e) when (e is JsonException or DecoderFallbackException or ArgumentException)
         {

@@ -13,6 +13,21 @@ public abstract class CausalLM : nn.Module
 
     public abstract ModelConfig Config { get; }
 
+    private Tensor _ropeCos = null!, _ropeSin = null!;
+
+    /// The RoPE cos/sin tables [max_position_embeddings, rope_dim/2]: buffers, but not checkpoint tensors.
+    protected void SetRopeTables((Tensor Cos, Tensor Sin) tables)
+    {
+        (_ropeCos, _ropeSin) = tables;
+        register_buffer("rope_cos", _ropeCos, persistent: false);
+        register_buffer("rope_sin", _ropeSin, persistent: false);
+    }
+
+    /// Bytes of every tensor the model holds (parameters and buffers, the RoPE tables included, which
+    /// TorchSharp's buffers() leaves out); works on the meta device.
+    public double MemoryBytes => parameters().Concat(buffers()).Append(_ropeCos).Append(_ropeSin)
+        .DistinctBy(t => t.Handle).Sum(t => (double)t.NumberOfElements * t.ElementSize);
+
     /// How the weights are held in memory (compute is float32 regardless).
     public abstract WeightFormat WeightFormat { get; }
 
@@ -51,8 +66,7 @@ public abstract class CausalLM : nn.Module
     public Device Device => parameters().First().device;
 
     /// Positions, rope rows, mask and key length of `length` new tokens per row (continuing the cache if given).
-    protected AttentionContext BuildContext(long batch, long length, Device device, KvCache? cache, Tensor cosTable, Tensor sinTable, AttentionMode mode,
-        long[]? validLengths = null)
+    protected AttentionContext BuildContext(long batch, long length, Device device, KvCache? cache, AttentionMode mode, long[]? validLengths = null)
     {
         Tensor positions;
         long keyLength;
@@ -73,8 +87,8 @@ public abstract class CausalLM : nn.Module
         if (last >= Config.MaxPositionEmbeddings)
             throw new R1SharpException($"position {last} exceeds max_position_embeddings {Config.MaxPositionEmbeddings}");
         var flat = positions.reshape(-1);
-        var cos = cosTable.index_select(0, flat).view(batch, length, -1);
-        var sin = sinTable.index_select(0, flat).view(batch, length, -1);
+        var cos = _ropeCos.index_select(0, flat).view(batch, length, -1);
+        var sin = _ropeSin.index_select(0, flat).view(batch, length, -1);
         var context = new AttentionContext(cos, sin, positions, CausalMask(positions, keyLength), keyLength, cache, mode);
         return Config.Window is int window
             ? WithWindow(context, window - Config.NumSinkTokens, validLengths ?? Enumerable.Repeat(length, (int)batch).ToArray())

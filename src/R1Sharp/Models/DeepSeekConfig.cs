@@ -63,6 +63,10 @@ public sealed record DeepSeekConfig : ModelConfig
         Require(QkRopeHeadDim > 0 && QkRopeHeadDim % 2 == 0, "qk_rope_head_dim must be even and > 0");
         Require(VHeadDim > 0, "v_head_dim must be > 0");
         Require(!AttentionBias, "attention_bias true is not supported for DeepSeek models");
+        RequireDimension((long)NumAttentionHeads * (QkNopeHeadDim + QkRopeHeadDim), "num_attention_heads × (qk_nope_head_dim + qk_rope_head_dim)");
+        RequireDimension((long)NumAttentionHeads * (QkNopeHeadDim + VHeadDim), "num_attention_heads × (qk_nope_head_dim + v_head_dim)");
+        RequireDimension((long)KvLoraRank + QkRopeHeadDim, "kv_lora_rank + qk_rope_head_dim");
+        if (NSharedExperts is > 0) RequireDimension((long)MoeIntermediateSize * NSharedExperts.Value, "moe_intermediate_size × n_shared_experts");
         Require(NumNextnPredictLayers is >= 0 and <= 16, "num_nextn_predict_layers must be between 0 and 16");
         Require(FirstKDenseReplace >= 0, "first_k_dense_replace must be >= 0");
         Require(MoeLayerFreq >= 1, "moe_layer_freq must be >= 1");

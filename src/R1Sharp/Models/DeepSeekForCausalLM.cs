@@ -11,7 +11,6 @@ public sealed class DeepSeekForCausalLM : CausalLM
     [ComponentName(Name = "model")] private readonly DeepSeekBody _model;
     [ComponentName(Name = "lm_head")] private readonly nn.Module<Tensor, Tensor>? _lmHead;
     private readonly DeepSeekConfig _config;
-    private readonly Tensor _cos, _sin;
 
     public DeepSeekForCausalLM(DeepSeekConfig config, WeightFormat format = WeightFormat.F32) : base(nameof(DeepSeekForCausalLM))
     {
@@ -23,9 +22,7 @@ public sealed class DeepSeekForCausalLM : CausalLM
         RegisterComponents();
         InverseFrequencies = inverseFrequencies;
         SoftmaxScale = softmaxScale;
-        (_cos, _sin) = Rope.Tables(inverseFrequencies, config.MaxPositionEmbeddings, ropeFactor, ModelDevice.Current);
-        register_buffer("rope_cos", _cos, persistent: false);
-        register_buffer("rope_sin", _sin, persistent: false);
+        SetRopeTables(Rope.Tables(inverseFrequencies, config.MaxPositionEmbeddings, ropeFactor, ModelDevice.Current));
     }
 
     public override ModelConfig Config => _config;
@@ -73,7 +70,7 @@ public sealed class DeepSeekForCausalLM : CausalLM
     }
 
     private AttentionContext Context(long batch, long length, Device device, KvCache? cache, long[]? validLengths = null) =>
-        BuildContext(batch, length, device, cache, _cos, _sin, AttentionMode, validLengths);
+        BuildContext(batch, length, device, cache, AttentionMode, validLengths);
 
     /// HF "model": embeddings, blocks (then MTP modules), final norm.
     private sealed class DeepSeekBody : nn.Module

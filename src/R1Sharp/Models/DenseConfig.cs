@@ -25,6 +25,7 @@ public sealed record DenseConfig : ModelConfig
             $"num_attention_heads ({NumAttentionHeads}) must be a multiple of num_key_value_heads ({NumKeyValueHeads})");
         Require(HeadDim > 0 && HeadDim % 2 == 0, $"head_dim ({HeadDim}) must be a positive even number");
         Require(HeadDimOrNull is not null || HiddenSize % NumAttentionHeads == 0, "hidden_size must be a multiple of num_attention_heads");
+        RequireDimension((long)NumAttentionHeads * HeadDim, "num_attention_heads × head_dim");
         Require(UseSlidingWindow != true || SlidingWindow is not null, "use_sliding_window needs sliding_window");
         if (RopeScaling is { } r)
         {

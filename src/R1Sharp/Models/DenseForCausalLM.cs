@@ -12,7 +12,6 @@ public sealed class DenseForCausalLM : CausalLM
     [ComponentName(Name = "model")] private readonly DenseBody _model;
     [ComponentName(Name = "lm_head")] private readonly nn.Module<Tensor, Tensor>? _lmHead;
     private readonly DenseConfig _config;
-    private readonly Tensor _cos, _sin;
 
     public DenseForCausalLM(DenseConfig config, WeightFormat format = WeightFormat.F32) : base(nameof(DenseForCausalLM))
     {
@@ -22,9 +21,7 @@ public sealed class DenseForCausalLM : CausalLM
         if (!config.TieWordEmbeddings) _lmHead = Projection.CreateHead(config.HiddenSize, config.VocabSize, format);
         RegisterComponents();
         InverseFrequencies = RopeFrequencies(config);
-        (_cos, _sin) = Rope.Tables(InverseFrequencies, config.MaxPositionEmbeddings, device: ModelDevice.Current);
-        register_buffer("rope_cos", _cos, persistent: false);
-        register_buffer("rope_sin", _sin, persistent: false);
+        SetRopeTables(Rope.Tables(InverseFrequencies, config.MaxPositionEmbeddings, device: ModelDevice.Current));
     }
 
     public override ModelConfig Config => _config;
@@ -47,7 +44,7 @@ public sealed class DenseForCausalLM : CausalLM
     {
         using var scope = NewDisposeScope();
         long batch = ids.shape[0], length = ids.shape[1];
-        var ctx = BuildContext(batch, length, ids.device, cache, _cos, _sin, AttentionMode.Naive, validLengths);
+        var ctx = BuildContext(batch, length, ids.device, cache, AttentionMode.Naive, validLengths);
         var h = _model.Forward(ids, ctx, trace);
         return Logits(h, _lmHead, _model.EmbeddingWeight, cache, validLengths, lastOnly).MoveToOuterDisposeScope();
     }

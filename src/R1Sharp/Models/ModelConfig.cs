@@ -80,6 +80,10 @@ public abstract record ModelConfig
     public const int MaxLayers = 10_000;
     public const long MaxExpertModules = 100_000;
 
+    /// A tensor dimension derived from the config (a product of keys) must fit the int sizes of modules.
+    protected static void RequireDimension(long size, string what) =>
+        Require(size is > 0 and <= int.MaxValue, $"{what} = {size:N0} is not a usable tensor dimension");
+
     protected static void Require(bool condition, string message)
     {
         if (!condition) throw new R1SharpException("config.json: " + message);
