@@ -53,6 +53,12 @@ public class ShutdownTests
         Assert.True(badBatch.WaitForExit(30_000));
         Assert.Equal(2, badBatch.ExitCode);
         Assert.Contains("max batch 0 is not in 1..1024", badBatch.StandardError.ReadToEnd());
+        using var hugeCache = Serve(ScriptedModel.Create(), "--port", "0", "--max-batch", "1024", "--max-context", "65536");
+        Assert.True(hugeCache.WaitForExit(60_000));
+        Assert.Equal(2, hugeCache.ExitCode);
+        var error = hugeCache.StandardError.ReadToEnd();
+        Assert.Contains("a KV cache of 1024 rows × 65536 tokens needs", error);
+        Assert.Single(error.Trim().Split('\n'));
     }
 
     [Fact]
