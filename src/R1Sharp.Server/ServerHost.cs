@@ -29,7 +29,7 @@ public static class ServerHost
         builder.Services.AddOpenTelemetry().WithMetrics(m => m.AddMeter(meterName).AddPrometheusExporter());
 
         var metrics = new ServerMetrics(meterName);
-        var scheduler = new BatchScheduler(generator.Model, generator.DefaultOptions().StopTokenIds.Select(i => (int)i), options, metrics);
+        var scheduler = new BatchScheduler(generator.Model, options, metrics);
         var endpoints = new OpenAiEndpoints(generator, scheduler, options);
         builder.Services.AddSingleton(metrics);
         builder.Services.AddSingleton(scheduler);

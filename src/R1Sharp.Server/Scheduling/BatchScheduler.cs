@@ -13,43 +13,39 @@ public sealed class AdmissionException(int status, string message, string code) 
     public string Code { get; } = code;
 }
 
-/// Continuous batching. One worker thread owns the model: at every step it drops cancelled and
-/// timed-out sequences, admits waiting ones into free KV-cache rows (prefilling them together), and
-/// decodes one token for every running sequence in a single batched forward.
+/// Continuous batching. One worker thread owns the decode engine: at every step the planner decides
+/// (drop cancelled and timed-out sequences, admit waiting ones into free rows by priority, prefill the
+/// next piece of new prompts within the prefill budget, decode every running sequence) and the engine
+/// runs that plan in one prefill and one decode forward; tokens go to each request's channel.
 public sealed class BatchScheduler : IDisposable
 {
-    private readonly CausalLM _model;
     private readonly ServerOptions _options;
     private readonly ServerMetrics _metrics;
-    private readonly KvCache _cache;
-    private readonly Sequence?[] _slots;
-    private readonly PriorityQueue<Sequence, (int Priority, long Arrival)> _waiting = new();
+    private readonly DecodeEngine _engine;
+    private readonly List<Sequence> _waiting = [];
+    private readonly Dictionary<DecodeSequence, Sequence> _running = [];
     private readonly object _lock = new();
     private readonly SemaphoreSlim _wake = new(0);
     private readonly Thread _worker;
-    private readonly Generator _shared = new((ulong)Random.Shared.NextInt64());
-    private readonly long[] _eos;
+    private readonly bool _countExperts;
     private volatile bool _accepting = true;
     private volatile bool _stopping;
 
-    public BatchScheduler(CausalLM model, IEnumerable<int> eosIds, ServerOptions options, ServerMetrics metrics)
+    public BatchScheduler(CausalLM model, ServerOptions options, ServerMetrics metrics)
     {
-        _model = model;
         _options = options;
         _metrics = metrics;
-        MaxContext = Math.Min(options.MaxContext ?? model.Config.MaxPositionEmbeddings, model.Config.MaxPositionEmbeddings);
-        _cache = model.CreateCache(options.MaxBatch, MaxContext);
-        _slots = new Sequence?[options.MaxBatch];
-        _eos = eosIds.Select(i => (long)i).Distinct().ToArray();
-        metrics.KvCacheBytesAllocated = _cache.Bytes;
+        _engine = new DecodeEngine(model, options.MaxBatch, options.MaxContext ?? model.Config.MaxPositionEmbeddings);
+        _countExperts = model is DeepSeekForCausalLM;
+        metrics.KvCacheBytesAllocated = _engine.Cache.Bytes;
         metrics.WeightBytes = (long)model.MemoryBytes;
         _worker = new Thread(Run) { IsBackground = true, Name = "r1sharp-scheduler" };
         _worker.Start();
     }
 
     /// Tokens a sequence may hold (prompt + completion).
-    public int MaxContext { get; }
-    public int Running => _slots.Count(s => s is not null);
+    public int MaxContext => _engine.MaxLength;
+    public int Running { get { lock (_lock) return _running.Count; } }
     /// Tensors alive on the scheduler thread after its last step (flat over time, or memory leaks).
     public long LiveTensors { get; private set; }
 
@@ -59,16 +55,14 @@ public sealed class BatchScheduler : IDisposable
         lock (_lock)
         {
             if (!_accepting) throw new AdmissionException(503, "the server is shutting down", "server_shutting_down");
-            if (_waiting.Count >= _options.MaxQueue + FreeSlots())
+            if (_waiting.Count >= _options.MaxQueue + _options.MaxBatch - _running.Count)
                 throw new AdmissionException(429, $"the server is busy: {_waiting.Count} requests are waiting (max queue {_options.MaxQueue}); retry later", "queue_full");
-            _waiting.Enqueue(sequence, (priority, sequence.Arrival));
+            _waiting.Add(sequence);
             _metrics.Waiting = _waiting.Count;
         }
         _wake.Release();
         return sequence;
     }
-
-    private int FreeSlots() => _slots.Count(s => s is null);
 
     private void Run()
     {
@@ -76,160 +70,95 @@ public sealed class BatchScheduler : IDisposable
         {
             try
             {
-                if (Running == 0 && WaitingCount() == 0) { _wake.Wait(100); continue; }
-                if (HoldForPreferredBatch(out var wait)) { _wake.Wait(wait); continue; }
+                if (Idle()) { _wake.Wait(100); continue; }
+                if (Hold() is { } wait) { _wake.Wait(wait); continue; }
                 Step();
             }
             catch (Exception e)
             {
                 // A failed step ends the sequences in it with an error; the server keeps serving.
-                foreach (var s in _slots.OfType<Sequence>()) Release(s, "error", e.Message);
+                foreach (var s in RunningSnapshot()) Release(s, "error", e.Message);
             }
         }
-        foreach (var s in _slots.OfType<Sequence>()) Release(s, "abort", "the server shut down");
-        lock (_lock) while (_waiting.TryDequeue(out var s, out _)) s.Finish("abort", "the server shut down");
-    }
-
-    private int WaitingCount() { lock (_lock) return _waiting.Count; }
-
-    /// Triton's dynamic batching: an idle scheduler may wait up to the maximum queue delay for the
-    /// queue to reach a preferred batch size before it starts.
-    private bool HoldForPreferredBatch(out TimeSpan wait)
-    {
-        wait = TimeSpan.Zero;
-        if (Running > 0 || _options.MaxQueueDelayMs <= 0 || _options.PreferredBatchSizes.Length == 0) return false;
+        foreach (var s in RunningSnapshot()) Release(s, "abort", "the server shut down");
         lock (_lock)
         {
-            if (_waiting.Count == 0 || _options.PreferredBatchSizes.Contains(_waiting.Count) || _waiting.Count >= _options.PreferredBatchSizes.Max()) return false;
-            var oldest = _waiting.UnorderedItems.Min(i => i.Element.Arrival);
-            var remaining = _options.MaxQueueDelayMs - Stopwatch.GetElapsedTime(oldest).TotalMilliseconds;
-            if (remaining <= 0) return false;
-            wait = TimeSpan.FromMilliseconds(remaining);
-            return true;
+            foreach (var s in _waiting) s.Finish("abort", "the server shut down");
+            _waiting.Clear();
         }
+    }
+
+    private bool Idle() { lock (_lock) return _running.Count == 0 && _waiting.Count == 0; }
+
+    private List<Sequence> RunningSnapshot() { lock (_lock) return [.. _running.Values]; }
+
+    private TimeSpan? Hold()
+    {
+        lock (_lock)
+            return SchedulePlanner.HoldForPreferredBatch(_running.Count, _waiting, _options.MaxQueueDelayMs, _options.PreferredBatchSizes, Stopwatch.GetTimestamp());
     }
 
     private void Step()
     {
-        using (var scope = NewDisposeScope())
-        using (no_grad())
+        ScheduleDecision decision;
+        lock (_lock)
         {
-            DropCancelled();
-            Admit();
-            var prefilling = _slots.OfType<Sequence>().Where(s => s.Prefilled < s.Prompt.Length).OrderBy(s => s.Arrival).ToList();
-            var ready = _slots.OfType<Sequence>().Where(s => !s.Finished && s.Generated.Count > 0).ToList();
-            if (prefilling.Count > 0) Prefill(prefilling);
-            if (ready.Count > 0) Decode(ready.Where(s => !s.Finished).ToList());
-            UpdateGauges();
+            decision = SchedulePlanner.Plan([.. _running.Values], _waiting, _engine.FreeRows, _options.MaxPrefillTokens, _options.QueueTimeoutSeconds, Stopwatch.GetTimestamp());
+            foreach (var s in decision.Abort.Concat(decision.TimedOut).Concat(decision.Admit)) _waiting.Remove(s);
+            _metrics.Waiting = _waiting.Count;
         }
+        foreach (var s in decision.Abort) Release(s, "abort");
+        foreach (var s in decision.TimedOut) s.Finish("timeout", $"the request waited {_options.QueueTimeoutSeconds:0.#} s for a free slot (queue timeout); retry later");
+        foreach (var s in decision.Admit)
+        {
+            try { _engine.Admit(s.Generation); }
+            catch (R1SharpException e) { s.Finish("error", e.Message); continue; }   // this request's fault, not the others'
+            lock (_lock) _running[s.Generation] = s;
+            _metrics.QueueTime.Record(Stopwatch.GetElapsedTime(s.Arrival).TotalSeconds);
+            if (s.Generation.Finished) Release(s, s.Generation.FinishReason!);
+        }
+        var plan = decision.Plan with
+        {
+            Prefill = decision.Plan.Prefill.Where(p => p.Sequence.Slot >= 0).ToList(),
+        };
+
+        using (var trace = _countExperts && plan.Decode.Count > 0 ? new ForwardTrace() : null)
+        {
+            var results = _engine.Step(plan, trace);
+            foreach (var (_, tokens) in plan.Prefill) _metrics.PromptTokens.Add(tokens);
+            if (plan.Decode.Count > 0) _metrics.BatchSize.Record(plan.Decode.Count);
+            if (trace is not null) CountExperts(trace);
+            Deliver(results);
+        }
+        UpdateGauges();
         LiveTensors = DisposeScopeManager.Statistics.ThreadTotalLiveCount;
     }
 
-    private void DropCancelled()
+    /// Hands each new token to its request and retires the sequences the engine finished.
+    private void Deliver(IReadOnlyList<StepResult> results)
     {
-        foreach (var s in _slots.OfType<Sequence>().Where(s => s.Cancelled).ToList()) Release(s, "abort");
-        lock (_lock)
-        {
-            if (_waiting.UnorderedItems.All(i => !i.Element.Cancelled && !TimedOut(i.Element))) return;
-            var keep = _waiting.UnorderedItems.ToList();
-            _waiting.Clear();
-            foreach (var (s, priority) in keep)
-            {
-                if (s.Cancelled) s.Finish("abort");
-                else if (TimedOut(s)) s.Finish("timeout", $"the request waited {_options.QueueTimeoutSeconds:0.#} s for a free slot (queue timeout); retry later");
-                else _waiting.Enqueue(s, priority);
-            }
-        }
-    }
-
-    private bool TimedOut(Sequence s) => Stopwatch.GetElapsedTime(s.Arrival).TotalSeconds > _options.QueueTimeoutSeconds;
-
-    private void Admit()
-    {
-        lock (_lock)
-        {
-            for (int slot = 0; slot < _slots.Length && _waiting.Count > 0; slot++)
-            {
-                if (_slots[slot] is not null) continue;
-                var s = _waiting.Dequeue();
-                s.Slot = slot;
-                _slots[slot] = s;
-                _cache.Reset(slot);
-                _metrics.QueueTime.Record(Stopwatch.GetElapsedTime(s.Arrival).TotalSeconds);
-            }
-            _metrics.Waiting = _waiting.Count;
-        }
-    }
-
-    /// Chunked prefill: the next piece of every prompt still being prefilled, in one right-padded forward,
-    /// within `MaxPrefillTokens` per step (the oldest first; at least one token each step), so a long
-    /// prompt does not stall the decoding of the others. A sequence whose prompt is complete gets its
-    /// first token.
-    private void Prefill(List<Sequence> prefilling)
-    {
-        var budget = Math.Max(1, _options.MaxPrefillTokens);
-        var chunks = new List<(Sequence Sequence, int Start, int Length)>();
-        foreach (var s in prefilling)
-        {
-            var length = Math.Min(s.Prompt.Length - s.Prefilled, budget);
-            if (length <= 0) break;
-            chunks.Add((s, s.Prefilled, length));
-            budget -= length;
-        }
-        var longest = chunks.Max(c => c.Length);
-        var ids = new long[chunks.Count * longest];
-        for (int r = 0; r < chunks.Count; r++)
-            for (int t = 0; t < chunks[r].Length; t++) ids[r * longest + t] = chunks[r].Sequence.Prompt[chunks[r].Start + t];
-        var lengths = chunks.Select(c => (long)c.Length).ToArray();
-        var view = _cache.Rows(chunks.Select(c => c.Sequence.Slot).ToArray());
-        var last = _model.Forward(tensor(ids, device: _model.Device).view(chunks.Count, longest), view, lengths, lastOnly: true).squeeze(1);
-        var complete = new List<int>();
-        for (int r = 0; r < chunks.Count; r++)
-        {
-            var (s, _, length) = chunks[r];
-            s.Prefilled += length;
-            _metrics.PromptTokens.Add(length);
-            if (s.Prefilled == s.Prompt.Length) complete.Add(r);
-        }
-        if (complete.Count == 0) return;
-        var rows = tensor(complete.Select(r => (long)r).ToArray(), device: _model.Device);
-        Accept(complete.Select(r => chunks[r].Sequence).ToList(), last.index_select(0, rows));
-    }
-
-    private void Decode(List<Sequence> running)
-    {
-        var view = _cache.Rows(running.Select(s => s.Slot).ToArray());
-        var input = tensor(running.Select(s => s.Generated[^1]).ToArray(), device: _model.Device).view(running.Count, 1);
-        using var trace = _model is DeepSeekForCausalLM ? new ForwardTrace() : null;
-        var logits = _model.Forward(input, view, trace: trace);
-        _metrics.BatchSize.Record(running.Count);
-        if (trace is not null) CountExperts(trace);
-        Accept(running, logits[.., -1]);
-    }
-
-    /// Samples each sequence's next token, hands it to its request, and retires finished sequences.
-    private void Accept(List<Sequence> sequences, Tensor logits)
-    {
-        var rows = sequences.Select(s => new SamplingRow(s.Options, s.Seeded, s.Prompt, s.Generated)).ToList();
-        var next = BatchSampler.Sample(logits, rows, _shared);
         var now = Stopwatch.GetTimestamp();
-        for (int i = 0; i < sequences.Count; i++)
+        foreach (var (generation, token) in results)
         {
-            var s = sequences[i];
-            if (!s.IgnoreEos && _eos.Contains(next[i])) { Release(s, "stop"); continue; }
-            s.Generated.Add(next[i]);
-            if (s.Generated.Count == 1) _metrics.TimeToFirstToken.Record(Stopwatch.GetElapsedTime(s.Arrival, now).TotalSeconds);
-            else _metrics.InterTokenLatency.Record(Stopwatch.GetElapsedTime(s.LastTokenAt, now).TotalSeconds);
-            s.LastTokenAt = now;
-            _metrics.GenerationTokens.Add(1);
-            s.Emit(next[i]);
-            if (s.Generated.Count >= s.MaxTokens || s.Prompt.Length + s.Generated.Count >= MaxContext) Release(s, "length");
+            Sequence s;
+            lock (_lock) s = _running[generation];
+            if (token is long t)
+            {
+                var produced = generation.Generated.Count;
+                if (produced == 1) _metrics.TimeToFirstToken.Record(Stopwatch.GetElapsedTime(s.Arrival, now).TotalSeconds);
+                else _metrics.InterTokenLatency.Record(Stopwatch.GetElapsedTime(s.LastTokenAt, now).TotalSeconds);
+                s.LastTokenAt = now;
+                _metrics.GenerationTokens.Add(1);
+                s.Emit(t);
+            }
+            if (generation.Finished) Release(s, generation.FinishReason!);
         }
     }
 
     private void Release(Sequence s, string reason, string? error = null)
     {
-        if (s.Slot >= 0 && _slots[s.Slot] == s) _slots[s.Slot] = null;
+        _engine.Release(s.Generation);
+        lock (_lock) _running.Remove(s.Generation);
         if (reason is "stop" or "length") _metrics.EndToEnd.Record(Stopwatch.GetElapsedTime(s.Arrival).TotalSeconds);
         _metrics.FinishedSequences.Add(1, new KeyValuePair<string, object?>("finished_reason", reason));
         s.Finish(reason, error);
@@ -237,6 +166,7 @@ public sealed class BatchScheduler : IDisposable
 
     private void CountExperts(ForwardTrace trace)
     {
+        using var scope = NewDisposeScope();
         foreach (var (layer, experts, _) in trace.Routing)
         {
             var counts = experts.flatten().bincount(null).cpu().data<long>().ToArray();
@@ -247,10 +177,10 @@ public sealed class BatchScheduler : IDisposable
 
     private void UpdateGauges()
     {
-        var running = _slots.OfType<Sequence>().ToList();
+        var running = RunningSnapshot();
         _metrics.Running = running.Count;
-        var bytes = running.Sum(s => _cache.BytesFor(s.Prompt.Length + s.Generated.Count));
-        _metrics.KvCacheUsage = bytes / (double)_cache.Bytes;
+        var bytes = running.Sum(s => _engine.Cache.BytesFor(s.Generation.Length));
+        _metrics.KvCacheUsage = bytes / (double)_engine.Cache.Bytes;
         _metrics.KvCacheBytesInUse = bytes;
     }
 
@@ -259,7 +189,7 @@ public sealed class BatchScheduler : IDisposable
     {
         _accepting = false;
         var watch = Stopwatch.StartNew();
-        while (watch.Elapsed < deadline && (Running > 0 || WaitingCount() > 0)) await Task.Delay(20).ConfigureAwait(false);
+        while (watch.Elapsed < deadline && !Idle()) await Task.Delay(20).ConfigureAwait(false);
         _stopping = true;
         _wake.Release();
         _worker.Join();
@@ -273,7 +203,7 @@ public sealed class BatchScheduler : IDisposable
             _wake.Release();
             _worker.Join();
         }
-        _cache.Dispose();
+        _engine.Dispose();
         _wake.Dispose();
     }
 }

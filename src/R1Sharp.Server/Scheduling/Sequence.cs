@@ -1,14 +1,13 @@
 using System.Diagnostics;
 using System.Threading.Channels;
 using R1Sharp.Generation;
-using static TorchSharp.torch;
 
 namespace R1Sharp.Server.Scheduling;
 
 /// What the scheduler tells a request: a generated token, or the end (with a finish reason or an error).
 public readonly record struct SequenceEvent(int? Token, string? FinishReason = null, string? Error = null);
 
-/// One sequence in the scheduler: a prompt, its sampling options, its KV-cache slot while running,
+/// One request's sequence in the scheduler: the engine's generation state, its priority and arrival,
 /// and the channel its request reads tokens from.
 public sealed class Sequence
 {
@@ -17,27 +16,17 @@ public sealed class Sequence
 
     public Sequence(int[] prompt, SamplingOptions options, int maxTokens, int priority, CancellationToken requestAborted, bool ignoreEos = false)
     {
-        IgnoreEos = ignoreEos;
-        Prompt = prompt.Select(i => (long)i).ToArray();
-        Options = options;
-        MaxTokens = maxTokens;
+        Generation = new DecodeSequence(prompt.Select(i => (long)i).ToArray(), options, maxTokens, ignoreEos, options.Seed);
         Priority = priority;
-        Seeded = options.Seed is long seed && !options.Greedy ? new Generator((ulong)seed) : null;
         _cancel = CancellationTokenSource.CreateLinkedTokenSource(requestAborted);
     }
 
-    public long[] Prompt { get; }
-    public SamplingOptions Options { get; }
-    public int MaxTokens { get; }
+    public DecodeSequence Generation { get; }
     public int Priority { get; }
-    /// vLLM's `ignore_eos` (for benchmarks): generate max_tokens whatever the model says.
-    public bool IgnoreEos { get; }
-    public Generator? Seeded { get; }
-    public List<long> Generated { get; } = [];
-    public int Slot { get; set; } = -1;
-    /// Prompt tokens already in the KV cache (chunked prefill).
-    public int Prefilled { get; set; }
     public long Arrival { get; } = Stopwatch.GetTimestamp();
+    /// Orders requests that arrive in the same tick.
+    public long Number { get; } = Interlocked.Increment(ref _count);
+    private static long _count;
     public long LastTokenAt { get; set; }
     public string? FinishReason { get; private set; }
 
@@ -45,7 +34,7 @@ public sealed class Sequence
     public bool Cancelled => _cancel.IsCancellationRequested;
     public bool Finished => FinishReason is not null;
 
-    /// The request no longer wants tokens (client gone, stop string seen): the slot is freed at the next step.
+    /// The request no longer wants tokens (client gone, stop string seen): the row is freed at the next step.
     public void Cancel()
     {
         try { _cancel.Cancel(); }

@@ -91,7 +91,7 @@ public sealed class GrpoTrainer : IDisposable
             Temperature = _config.Temperature, MaxNewTokens = _config.MaxNewTokens, Seed = StepSeed.Of(_config.Seed, step),
             StopTokenIds = [ByteTokenizer.Eos],
         };
-        var completions = BatchGenerator.Generate(_policy, promptIds, sampling, ByteTokenizer.Pad);
+        var completions = BatchGenerator.Generate(_policy, promptIds, sampling);
 
         var rewards = new float[n];
         double correct = 0, formatted = 0, length = 0, truncated = 0;

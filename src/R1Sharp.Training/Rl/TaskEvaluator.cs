@@ -47,7 +47,7 @@ public static class TaskEvaluator
         {
             var prompts = chunk.Select(Prompt).ToList();
             bool Correct(TaskProblem p, BatchCompletion c) => correctness.Score(p, ByteTokenizer.Instance.Decode(c.Tokens), c.Tokens.Length, c.Truncated) == 1;
-            var greedy = BatchGenerator.Generate(model, prompts, SamplingOptions.GreedyDecoding(maxNewTokens) with { StopTokenIds = [ByteTokenizer.Eos] }, ByteTokenizer.Pad);
+            var greedy = BatchGenerator.Generate(model, prompts, SamplingOptions.GreedyDecoding(maxNewTokens) with { StopTokenIds = [ByteTokenizer.Eos] });
             greedyCorrect += chunk.Where((p, i) => Correct(p, greedy[i])).Count();
             var hits = new int[chunk.Length];
             for (int s = 0; s < protocol.Samples; s++)
@@ -57,7 +57,7 @@ public static class TaskEvaluator
                     Temperature = protocol.Temperature, TopP = protocol.TopP, MaxNewTokens = maxNewTokens,
                     Seed = protocol.Seed * 7919 + s + 1, StopTokenIds = [ByteTokenizer.Eos],
                 };
-                var sampled = BatchGenerator.Generate(model, prompts, options, ByteTokenizer.Pad);
+                var sampled = BatchGenerator.Generate(model, prompts, options);
                 for (int i = 0; i < chunk.Length; i++)
                 {
                     hits[i] += Correct(chunk[i], sampled[i]) ? 1 : 0;
