@@ -51,15 +51,15 @@ public static class CommandRunner
         return parts.Select(p => long.TryParse(p, out var id) ? id : throw new R1SharpException($"{option}: '{p}' is not an integer token id")).ToArray();
     }
 
-    /// `--weights f32|bf16|fp8|int8`: how the loaded model holds its weights in memory.
+    /// `--weights f32|bf16|fp8|int8|int4`: how the loaded model holds its weights in memory.
     public static Option<string> WeightsOption()
     {
         var option = new Option<string>("--weights")
         {
-            Description = "weights in memory: f32 (default; 8-bit checkpoints are dequantized on load), bf16, fp8 or int8",
+            Description = "weights in memory: f32 (default; 8- and 4-bit checkpoints are dequantized on load), bf16, fp8, int8 or int4",
             DefaultValueFactory = _ => "f32",
         };
-        option.AcceptOnlyFromAmong("f32", "bf16", "fp8", "int8");
+        option.AcceptOnlyFromAmong("f32", "bf16", "fp8", "int8", "int4");
         return option;
     }
 

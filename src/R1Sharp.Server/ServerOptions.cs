@@ -60,7 +60,7 @@ public sealed class ServerOptions
         Require(ShutdownTimeoutSeconds >= 0, "shutdown timeout must be >= 0");
         Require(DefaultMaxTokens >= 1, "default max tokens must be >= 1");
         Require(MaxPrefillTokens >= 1, "max prefill tokens must be >= 1");
-        Require(Weights is "f32" or "bf16" or "fp8" or "int8", $"weights '{Weights}' must be f32, bf16, fp8 or int8");
+        Require(Weights is "f32" or "bf16" or "fp8" or "int8" or "int4", $"weights '{Weights}' must be f32, bf16, fp8, int8 or int4");
         Require(MaxBodyBytes is >= 1024 and <= 1L << 30, $"max body bytes {MaxBodyBytes} is not in 1024..{1L << 30}");
         Require(AllowedOrigins.All(o => o == "*" || Uri.TryCreate(o, UriKind.Absolute, out var u) && u.Scheme is "http" or "https" && u.AbsolutePath == "/"),
             "allowed origins must be \"*\" or scheme://host[:port], e.g. http://localhost:3000");

@@ -250,12 +250,13 @@ public class DynamicBatchingTests
     [Fact]
     public async Task AnIdleSchedulerWaitsForAPreferredBatchUpToTheMaximumDelay()
     {
-        await using var server = new TestServer(o => { o.MaxQueueDelayMs = 400; o.PreferredBatchSizes = [4]; });
+        // A generous delay: the four staggered requests below must all arrive within it on a loaded machine.
+        await using var server = new TestServer(o => { o.MaxQueueDelayMs = 1500; o.PreferredBatchSizes = [4]; });
         var chat = server.OpenAI().GetChatClient("scripted");
         var watch = Stopwatch.StartNew();
         await chat.CompleteChatAsync([new UserChatMessage("alone")]);
-        Assert.True(watch.Elapsed >= TimeSpan.FromMilliseconds(380), $"a lone request started after {watch.ElapsedMilliseconds} ms");
-        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(5));
+        Assert.True(watch.Elapsed >= TimeSpan.FromMilliseconds(1450), $"a lone request started after {watch.ElapsedMilliseconds} ms");
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(10));
 
         var before = await server.Http.GetStringAsync("/metrics");
         var small = Regex.Match(before, "r1sharp_batch_size_bucket\\{[^}]*le=\"2\"\\} (\\d+)").Groups[1].Value;

@@ -119,19 +119,26 @@ public class CliTests
         var fp8 = Path.Combine(TestPaths.TempDir(), "fp8");
         var quantize = Run("quantize", dir, "--to", "fp8", "--out", fp8);
         Assert.True(quantize.Code == 0, quantize.Stderr);
-        var kept = Run("logits", fp8, "--ids", "3,14", "--weights", "fp8");
-        var dequantized = Run("logits", fp8, "--ids", "3,14");
-        Assert.True(kept.Code == 0 && dequantized.Code == 0, kept.Stderr + dequantized.Stderr);
-        Assert.Equal(dequantized.Stdout, kept.Stdout);
+        var int4 = Path.Combine(TestPaths.TempDir(), "int4");
+        Assert.Equal(0, Run("quantize", dir, "--to", "int4", "--out", int4).Code);
+        foreach (var (quantized, weights) in new[] { (fp8, "fp8"), (int4, "int4") })
+        {
+            // Held as stored and read by the kernels, or dequantized on load: the same logits up to float rounding.
+            var kept = Run("logits", quantized, "--ids", "3,14", "--weights", weights);
+            var dequantized = Run("logits", quantized, "--ids", "3,14");
+            Assert.True(kept.Code == 0 && dequantized.Code == 0, kept.Stderr + dequantized.Stderr);
+            double[] Values(string json) => JsonDocument.Parse(json).RootElement.GetProperty("logits").EnumerateArray().SelectMany(r => r.EnumerateArray()).Select(v => v.GetDouble()).ToArray();
+            Assert.All(Values(kept.Stdout).Zip(Values(dequantized.Stdout)), p => Assert.True(Math.Abs(p.First - p.Second) <= 1e-5 * Math.Max(1, Math.Abs(p.Second)), $"{weights}: {p.First} vs {p.Second}"));
+        }
 
         var bench = Run("bench", "quant", dir, "--decode-steps", "2");
         Assert.True(bench.Code == 0, bench.Stderr);
         var formats = JsonDocument.Parse(bench.Stdout).RootElement.GetProperty("formats").EnumerateArray().ToList();
-        Assert.Equal(["f32", "bf16", "fp8", "int8"], formats.Select(f => f.GetProperty("format").GetString()));
+        Assert.Equal(["f32", "bf16", "fp8", "int8", "int4"], formats.Select(f => f.GetProperty("format").GetString()));
         Assert.Equal(0, formats[0].GetProperty("max_abs_logit_diff").GetDouble());
         Assert.All(formats.Skip(1), f => Assert.True(f.GetProperty("weight_ratio").GetDouble() < 0.55));
 
-        AssertUserError(Run("quantize", dir, "--to", "int4", "--out", fp8), "int4");
+        AssertUserError(Run("quantize", dir, "--to", "int2", "--out", fp8), "int2");
         AssertUserError(Run("bench", "quant", dir, "--formats", "f32,q4"), "unknown format 'q4'");
     }
 

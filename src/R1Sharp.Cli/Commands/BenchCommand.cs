@@ -54,7 +54,7 @@ public static class BenchCommand
     {
         var dir = new Argument<string>("DIR") { Description = "Hugging Face model folder (the float32 reference)" };
         var data = new Option<string?>("--data") { Description = "evaluation token ids: JSONL {\"ids\":[…]} or one comma-separated line per sequence (default: 8 seeded random sequences of 64 tokens)" };
-        var formats = new Option<string>("--formats") { Description = "formats to compare, the first is the reference", DefaultValueFactory = _ => "f32,bf16,fp8,int8" };
+        var formats = new Option<string>("--formats") { Description = "formats to compare, the first is the reference", DefaultValueFactory = _ => "f32,bf16,fp8,int8,int4" };
         var steps = new Option<int>("--decode-steps") { DefaultValueFactory = _ => 32 };
         var command = new Command("quant", "JSON per weight format: weight memory, process peak, decode tokens/s, |Δlogit| and perplexity change.") { dir, data, formats, steps };
         command.SetAction(parse => CommandRunner.Guard(() =>
@@ -62,7 +62,7 @@ public static class BenchCommand
             var path = parse.GetValue(dir)!;
             var config = ModelConfig.Load(path);
             var chosen = parse.GetValue(formats)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
-                .Select(f => Enum.TryParse<WeightFormat>(f, true, out var w) ? w : throw new R1SharpException($"--formats: unknown format '{f}' (f32, bf16, fp8, int8)")).ToList();
+                .Select(f => Enum.TryParse<WeightFormat>(f, true, out var w) ? w : throw new R1SharpException($"--formats: unknown format '{f}' (f32, bf16, fp8, int8, int4)")).ToList();
             var sequences = parse.GetValue(data) is { } file ? EvaluationData.Read(file) : EvaluationData.Random(config.VocabSize, Math.Min(64, config.MaxPositionEmbeddings), 8);
             foreach (var s in sequences)
                 foreach (var id in s)

@@ -10,13 +10,13 @@ public static class QuantizeCommand
     public static Command Create()
     {
         var dir = new Argument<string>("DIR") { Description = "Hugging Face model folder" };
-        var to = new Option<string>("--to") { Description = "fp8 (DeepSeek's E4M3 + 128x128 block scales) or int8 (per-channel)", Required = true };
-        to.AcceptOnlyFromAmong("fp8", "int8");
+        var to = new Option<string>("--to") { Description = "fp8 (DeepSeek's E4M3 + 128x128 block scales), int8 (per-channel) or int4 (per group of 32)", Required = true };
+        to.AcceptOnlyFromAmong("fp8", "int8", "int4");
         var output = new Option<string>("--out") { Description = "folder to write", Required = true };
-        var command = new Command("quantize", "Write an 8-bit copy of a model; embeddings, norms, router and lm_head stay BF16/F32.") { dir, to, output };
+        var command = new Command("quantize", "Write an 8- or 4-bit copy of a model; embeddings, norms, router and lm_head stay BF16/F32.") { dir, to, output };
         command.SetAction(parse => CommandRunner.Guard(() =>
         {
-            var format = parse.GetValue(to) == "fp8" ? WeightFormat.Fp8 : WeightFormat.Int8;
+            var format = CommandRunner.ParseWeights(parse.GetValue(to)!);
             var source = Path.GetFullPath(parse.GetValue(dir)!);
             var target = Path.GetFullPath(parse.GetValue(output)!);
             if (source == target) throw new R1SharpException("--out must differ from DIR");

@@ -5,13 +5,13 @@ using static TorchSharp.torch;
 namespace R1Sharp.Checkpoints;
 
 /// Copies a checkpoint into a model one tensor at a time. Each stored weight is decoded to float32
-/// (FP8 blocks and INT8 channels dequantized) unless the model holds it in that same 8-bit format,
-/// in which case the bytes and scales are copied as they are. Strict: every missing, unexpected and
-/// mis-shaped tensor is listed by name before anything is copied.
+/// (FP8 blocks, INT8 channels and INT4 groups dequantized) unless the model holds it in that same
+/// format, in which case the bytes and scales are copied as they are. Strict: every missing,
+/// unexpected and mis-shaped tensor is listed by name before anything is copied.
 public static class WeightLoader
 {
     private const string Fp8Scale = "_scale_inv";
-    private const string Int8Scale = "_scale";
+    private const string Int8Scale = "_scale";   // INT8 and INT4
 
     private sealed record Plan(Dictionary<string, QuantizedLinear> Quantized, Dictionary<string, Tensor> Targets, HashSet<string> Consumed, int BlockRows, int BlockCols);
 
@@ -26,14 +26,15 @@ public static class WeightLoader
             if (quantized.TryGetValue(name, out var layer))
             {
                 var sameFp8 = layer.Format == WeightFormat.Fp8 && dtype == "F8_E4M3" && (blockRows, blockCols) == (QuantizedLinear.Block, QuantizedLinear.Block);
-                var sameInt8 = layer.Format == WeightFormat.Int8 && consumed.Contains(name + Int8Scale);
+                var sameScaled = layer.Format is WeightFormat.Int8 or WeightFormat.Int4 && consumed.Contains(name + Int8Scale)
+                    && IsInt4(checkpoint, model.Config, name) == (layer.Format == WeightFormat.Int4);
                 if (sameFp8) layer.AssignRaw(checkpoint.Read(name), checkpoint.Read(name + Fp8Scale));
-                else if (sameInt8) layer.AssignRaw(checkpoint.Read(name), checkpoint.Read(name + Int8Scale));
-                else layer.Assign(ReadFloat(checkpoint, name, consumed, blockRows, blockCols));
+                else if (sameScaled) layer.AssignRaw(checkpoint.Read(name), checkpoint.Read(name + Int8Scale));
+                else layer.Assign(ReadFloat(checkpoint, model.Config, name, layer.LogicalShape, consumed, blockRows, blockCols));
             }
             else
             {
-                target.copy_(ReadFloat(checkpoint, name, consumed, blockRows, blockCols).to_type(target.dtype));
+                target.copy_(ReadFloat(checkpoint, model.Config, name, target.shape, consumed, blockRows, blockCols).to_type(target.dtype));
             }
         }
     }
@@ -54,12 +55,17 @@ public static class WeightLoader
         {
             if (!checkpoint.Contains(name)) continue;
             var entry = checkpoint.Entry(name);
-            if (!entry.Shape.SequenceEqual(target.shape))
-                misShaped.Add($"{name} (checkpoint {SafeTensorsFile.Format(entry.Shape)}, model {SafeTensorsFile.Format(target.shape)})");
+            var logical = quantized.TryGetValue(name, out var layer) ? layer.LogicalShape : target.shape;
+            var int4 = IsInt4(checkpoint, model.Config, name);
+            var expected = int4 && logical.Length == 2 ? Int4Group.PackedShape(logical[0], logical[1]) : logical;
+            if (!entry.Shape.SequenceEqual(expected))
+                misShaped.Add($"{name} (checkpoint {SafeTensorsFile.Format(entry.Shape)}, model {SafeTensorsFile.Format(expected)})");
             if (entry.DType == "F8_E4M3")
                 CheckScale(checkpoint, name, name + Fp8Scale, entry.Shape.Length == 2 ? Fp8E4M3.ScaleShape(entry.Shape, blockRows, blockCols) : null, "FP8", problems, consumed);
             else if (entry.DType == "I8" && model.Config.QuantizationConfig?.QuantMethod == "int8")
                 CheckScale(checkpoint, name, name + Int8Scale, entry.Shape.Length == 2 ? [entry.Shape[0]] : null, "INT8", problems, consumed);
+            else if (int4)
+                CheckScale(checkpoint, name, name + Int8Scale, logical.Length == 2 ? Int4Group.ScaleShape(logical[0], logical[1]) : null, "INT4", problems, consumed);
         }
         var missing = targets.Keys.Where(n => !checkpoint.Contains(n)).ToList();
         var tied = model.Config.TieWordEmbeddings ? "lm_head.weight" : null;
@@ -76,13 +82,18 @@ public static class WeightLoader
     /// Checks a checkpoint against a model that exists only as names and shapes (the meta device).
     public static void CheckShapes(CausalLM model, Checkpoint checkpoint) => Check(model, checkpoint);
 
-    private static Tensor ReadFloat(Checkpoint checkpoint, string name, HashSet<string> consumed, int blockRows, int blockCols)
+    private static Tensor ReadFloat(Checkpoint checkpoint, ModelConfig config, string name, long[] logical, HashSet<string> consumed, int blockRows, int blockCols)
     {
         var stored = checkpoint.Read(name);
         if (checkpoint.Entry(name).DType == "F8_E4M3") return Fp8E4M3.Dequantize(stored, checkpoint.Read(name + Fp8Scale), blockRows, blockCols);
+        if (IsInt4(checkpoint, config, name)) return Int4Group.Dequantize(stored, checkpoint.Read(name + Int8Scale), logical[1]);
         if (consumed.Contains(name + Int8Scale)) return Int8Channel.Dequantize(stored, checkpoint.Read(name + Int8Scale));
         return stored;
     }
+
+    /// R1Sharp's INT4 layout: packed U8 weights of a checkpoint whose quant_method is int4.
+    private static bool IsInt4(Checkpoint checkpoint, ModelConfig config, string name) =>
+        config.QuantizationConfig?.QuantMethod == "int4" && checkpoint.Contains(name) && checkpoint.Entry(name).DType == "U8" && name.EndsWith(".weight");
 
     private static void CheckScale(Checkpoint checkpoint, string name, string scaleName, long[]? expected, string kind, List<string> problems, HashSet<string> consumed)
     {

@@ -43,8 +43,9 @@ public static class QuantBenchmark
         return rows;
     }
 
-    private static int BytesPerWeight(WeightFormat format) => format switch
+    private static double BytesPerWeight(WeightFormat format) => format switch
     {
+        WeightFormat.Int4 => 0.5,
         WeightFormat.Fp8 or WeightFormat.Int8 => 1,
         WeightFormat.Bf16 => 2,
         _ => 4,

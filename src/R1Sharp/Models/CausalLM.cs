@@ -1,4 +1,5 @@
 using R1Sharp.Generation;
+using R1Sharp.Kernels;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -42,7 +43,10 @@ public abstract class CausalLM : nn.Module
     {
         cache?.Advance(validLengths ?? Enumerable.Repeat(h.shape[1], (int)h.shape[0]).ToArray());
         if (lastOnly) h = LastPositions(h, validLengths);
-        return (lmHead is not null ? lmHead.forward(h) : SmallBatchLinear.Forward(h, embedding.to_type(ScalarType.Float32))).to_type(ScalarType.Float32);
+        if (lmHead is not null) return lmHead.forward(h).to_type(ScalarType.Float32);
+        // A tied head reads the embedding table as it is stored (bf16 included), never a float32 copy of it.
+        if (KernelLinear.Applies(h, embedding.requires_grad)) return KernelLinear.Forward(h, KernelLinear.View(embedding), null);
+        return SmallBatchLinear.Forward(h, embedding.to_type(ScalarType.Float32));
     }
 
     /// Hidden states [B, T, H] -> [B, 1, H] at each row's last valid position.

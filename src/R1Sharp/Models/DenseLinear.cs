@@ -1,3 +1,4 @@
+using R1Sharp.Kernels;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -24,6 +25,7 @@ public sealed class DenseLinear : nn.Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor x)
     {
+        if (!Autocast.IsBf16 && KernelLinear.Applies(x, weight.requires_grad)) return KernelLinear.Forward(x, KernelLinear.View(weight), bias);
         if (!Autocast.IsBf16) return SmallBatchLinear.Forward(x, weight, bias);
         using var scope = NewDisposeScope();
         var y = nn.functional.linear(x.to_type(ScalarType.BFloat16), weight.to_type(ScalarType.BFloat16));

@@ -68,7 +68,7 @@ public abstract record ModelConfig
             "layer_types entries must be \"sliding_attention\" or \"full_attention\"");
         if (QuantizationConfig is { } q)
         {
-            Require(q.QuantMethod is "fp8" or "int8", $"quantization_config.quant_method '{q.QuantMethod}' is not supported (fp8, int8)");
+            Require(q.QuantMethod is "fp8" or "int8" or "int4", $"quantization_config.quant_method '{q.QuantMethod}' is not supported (fp8, int8, int4)");
             Require(q.QuantMethod != "fp8" || q.Format is null or "e4m3", $"quantization_config.fmt '{q.Format}' is not supported (only e4m3)");
             Require(q.WeightBlockSize is null || (q.WeightBlockSize.Length == 2 && q.WeightBlockSize.All(b => b > 0)),
                 "quantization_config.weight_block_size must be two positive ints");

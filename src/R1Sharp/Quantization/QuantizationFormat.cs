@@ -7,6 +7,8 @@ namespace R1Sharp.Quantization;
 /// - fp8: exactly DeepSeek's (`F8_E4M3` weight + float32 `weight_scale_inv` per 128x128 block).
 /// - int8 (R1Sharp's weight-only layout): `I8` weight [out, in] + float32 `weight_scale` [out];
 ///   W = weight * weight_scale[:, None], symmetric, values in [-127, 127].
+/// - int4 (R1Sharp's weight-only layout, Int4Group): `U8` weight [out, ⌈in/32⌉·16] + float16
+///   `weight_scale` [out, ⌈in/32⌉], symmetric per group of 32 weights of a row.
 /// Embeddings, norms, the router and lm_head are never converted.
 public static class QuantizationFormat
 {
@@ -25,6 +27,16 @@ public static class QuantizationFormat
             ["bits"] = 8,
             ["granularity"] = "per_output_channel",
             ["symmetric"] = true,
+            ["scale_suffix"] = "weight_scale",
+            ["modules_to_not_convert"] = new JsonArray("embed_tokens", "lm_head", "mlp.gate", "layernorm", "norm"),
+        },
+        WeightFormat.Int4 => new JsonObject
+        {
+            ["quant_method"] = "int4",
+            ["bits"] = 4,
+            ["group_size"] = 32,
+            ["symmetric"] = true,
+            ["packing"] = "per group of 32: 16 bytes, byte k = (q[k] + 8) | (q[k + 16] + 8) << 4",
             ["scale_suffix"] = "weight_scale",
             ["modules_to_not_convert"] = new JsonArray("embed_tokens", "lm_head", "mlp.gate", "layernorm", "norm"),
         },
