@@ -1,27 +1,25 @@
 using System.Diagnostics;
+using R1Sharp.Checkpoints;
 using R1Sharp.Kernels;
+using R1Sharp.Generation;
 using R1Sharp.Models;
 using static TorchSharp.torch;
-unsafe {
-Console.WriteLine($"threads torch {get_num_threads()} kernels {Environment.ProcessorCount}");
-var shapes = new (int Out, int In)[] { (896, 896), (4864, 896), (896, 4864), (151936, 896), (2048, 2048), (11008, 2048), (128, 128) };
-var filter = args.Length > 0 ? args[0] : "";
-foreach (var (o, i) in shapes)
-foreach (var rows in new[] { 1, 2, 4, 8 })
-{
-    var copies = (int)Math.Max(1, Math.Min(2000, 256e6 / ((long)o * i * 4)));
-    var ws = Enumerable.Range(0, copies).Select(_ => randn(o, i)).ToArray();
-    var x = randn(rows, i); var y = empty(rows, o);
-    var xp = (float*)TensorMemory.Pointer(x); var yp = (float*)TensorMemory.Pointer(y);
-    var views = ws.Select(w => new WeightView(StoredWeight.F32, (float*)TensorMemory.Pointer(w), o, i)).ToArray();
-    double Time(Action<int> a) { for (int c = 0; c < copies; c++) a(c); var best = double.MaxValue; for (int k = 0; k < 3; k++) { var sw = Stopwatch.StartNew(); for (int c = 0; c < copies; c++) a(c); best = Math.Min(best, sw.Elapsed.TotalSeconds / copies); } return best; }
-    var tk = Time(c => FewRowMatmul.Run(views[c], xp, rows, null, yp));
-    var tl = Time(c => { using var s = NewDisposeScope(); SmallBatchLinear.Forward(x, ws[c]); });
-    var tn = Time(c => { using var s = NewDisposeScope(); nn.functional.linear(x, ws[c]); });
-    FewRowMatmul.Run(views[0], xp, rows, null, yp);
-    var err = (nn.functional.linear(x, ws[0]) - y).abs().max().item<float>();
-    double GB(double t) => (long)o * i * 4 / t / 1e9;
-    Console.WriteLine($"{o}x{i} rows {rows}: kernel {tk*1e6:F0} us ({GB(tk):F1} GB/s)  smallbatch {tl*1e6:F0} us ({GB(tl):F1})  linear {tn*1e6:F0} us ({GB(tn):F1})  maxerr {err:E1}");
-    foreach (var w in ws) w.Dispose();
-}
-}
+R1Sharp.NativeRuntime.Configure();
+var model = (DeepSeekForCausalLM)ModelIO.Load(args[0]);
+using var noGrad = no_grad();
+set_num_threads(1);
+double Time(Action a, int reps = 200) { for (int i = 0; i < 20; i++) a(); var t = new List<double>(); for (int i = 0; i < reps; i++) { var w = Stopwatch.StartNew(); a(); t.Add(w.Elapsed.TotalSeconds); } t.Sort(); return t[t.Count / 2] * 1e6; }
+var x = randn(1, 1, model.Config.HiddenSize);
+var moe = model.Layers.First(l => l.Moe is not null).Moe!;
+Console.WriteLine($"moe layer forward: {Time(() => { using var s = NewDisposeScope(); moe.Forward(x); }):F0} us");
+Console.WriteLine($"gate route: {Time(() => { using var s = NewDisposeScope(); moe.Gate.Route(x.view(1, -1)); }):F0} us");
+Console.WriteLine($"one expert: {Time(() => { using var s = NewDisposeScope(); moe.Experts[0].forward(x.view(1, -1)); }):F0} us");
+var ffn = new FeedForward(model.Config.HiddenSize, 384);
+Console.WriteLine($"feedforward 512x384: {Time(() => { using var s = NewDisposeScope(); ffn.forward(x.view(1, -1)); }):F0} us");
+var norm = new RmsNorm(model.Config.HiddenSize, 1e-6);
+Console.WriteLine($"rmsnorm: {Time(() => { using var s = NewDisposeScope(); norm.forward(x); }):F0} us");
+Console.WriteLine($"add: {Time(() => { using var s = NewDisposeScope(); var y = x + x; }):F0} us");
+using var cache = model.CreateCache(1, 200);
+var ids = tensor(new long[] { 5 }).view(1, 1);
+using (var s = NewDisposeScope()) model.Forward(tensor(Enumerable.Range(1, 64).Select(i => (long)i).ToArray()).view(1, -1), cache);
+Console.WriteLine($"full decode step: {Time(() => { using var s = NewDisposeScope(); model.Forward(ids, cache, lastOnly: true); cache.Advance([-1]); }, 100):F0} us");

@@ -3,6 +3,8 @@ using System.Globalization;
 using R1Sharp.Cli;
 using R1Sharp.Cli.Commands;
 
+// Before anything allocates tensors: malloc's behaviour for large blocks (see NativeRuntime).
+R1Sharp.NativeRuntime.Configure();
 // Numbers in files and JSON output look the same whatever the machine's locale.
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.DefaultThreadCurrentUICulture = CultureInfo.InvariantCulture;
 

@@ -24,20 +24,10 @@ public static class ForwardBenchmark
             model.Forward(ids);
         });
 
-        using var cache = model.CreateCache(1, tokens + decodeSteps + 1);
-        using (var scope = NewDisposeScope()) model.Forward(ids, cache);
-        var next = ids[.., ^1..].clone();
-        var watch = Stopwatch.StartNew();
-        for (int i = 0; i < decodeSteps; i++)
-        {
-            using var scope = NewDisposeScope();
-            var logits = model.Forward(next, cache);
-            next.copy_(logits[.., -1].argmax(-1, keepdim: true));
-        }
-        var decode = watch.Elapsed.TotalSeconds / decodeSteps;
+        var decodeTokensPerSecond = DecodeSpeed.TokensPerSecond(model, ids[0].data<long>().ToArray(), decodeSteps);
 
         var sequence = ids.clone();
-        watch.Restart();
+        var watch = Stopwatch.StartNew();
         for (int i = 0; i < decodeSteps; i++)
         {
             using var scope = NewDisposeScope();
@@ -51,7 +41,7 @@ public static class ForwardBenchmark
 
         var (moePrefill, densePrefill) = model is DeepSeekForCausalLM d ? MoeVersusDense(d, tokens, repeats, generator) : (double.NaN, double.NaN);
         var (moeDecode, denseDecode) = model is DeepSeekForCausalLM d2 ? MoeVersusDense(d2, 1, repeats * 4, generator) : (double.NaN, double.NaN);
-        return new Result(tokens, tokens / prefill, decodeSteps, 1 / decode, 1 / uncached,
+        return new Result(tokens, tokens / prefill, decodeSteps, decodeTokensPerSecond, 1 / uncached,
             moePrefill / densePrefill, moeDecode / denseDecode, moePrefill, densePrefill, get_num_threads());
     }
 

@@ -25,7 +25,7 @@ public static class QuantBenchmark
             using var model = ModelIO.Load(dir, format);
             var weightBytes = model.state_dict().Values.Sum(t => t.NumberOfElements * t.ElementSize);
             var logits = Evaluate(model, sequences);
-            var speed = DecodeSpeed(model, sequences[0], decodeSteps);
+            var speed = DecodeSpeed.TokensPerSecond(model, sequences[0], decodeSteps);
             measured[format] = (weightBytes, PeakResidentBytes(), speed, logits);
         }
         var reference = measured[formats[0]];
@@ -69,22 +69,6 @@ public static class QuantBenchmark
             nn.functional.cross_entropy(l.narrow(0, 0, s.Length - 1), tensor(s[1..]), reduction: nn.Reduction.Sum)).ToList();
         var tokens = sequences.Sum(s => s.Length - 1);
         return Math.Exp(stack(losses).sum().item<float>() / tokens);
-    }
-
-    private static double DecodeSpeed(CausalLM model, long[] prompt, int steps)
-    {
-        using var noGrad = no_grad();
-        using var cache = model.CreateCache(1, prompt.Length + steps + 1);
-        using (var scope = NewDisposeScope()) model.Forward(tensor(prompt).unsqueeze(0), cache);
-        var next = tensor(new[] { prompt[^1] }).view(1, 1);
-        var watch = Stopwatch.StartNew();
-        for (int i = 0; i < steps; i++)
-        {
-            using var scope = NewDisposeScope();
-            next.copy_(model.Forward(next, cache)[.., -1].argmax(-1, keepdim: true));
-        }
-        next.Dispose();
-        return steps / watch.Elapsed.TotalSeconds;
     }
 
     /// VmHWM: the process's peak resident set.

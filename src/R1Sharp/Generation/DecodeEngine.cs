@@ -1,3 +1,4 @@
+using R1Sharp.Kernels;
 using R1Sharp.Models;
 using static TorchSharp.torch;
 
@@ -63,6 +64,7 @@ public sealed class DecodeEngine : IDisposable
         if (plan.IsEmpty) return [];
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
+        using var threads = plan.Prefill.Count == 0 ? LibtorchThreads.ForDecoding() : null;
         var sampled = new List<DecodeSequence>();
         var logits = new List<Tensor>();
         if (plan.Prefill.Count > 0)

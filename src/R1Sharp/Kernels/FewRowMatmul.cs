@@ -35,18 +35,33 @@ public static unsafe class FewRowMatmul
     public static void Run(WeightView w, float* x, int rows, float* bias, float* y, bool portable = false)
     {
         if (rows is < 1 or > MaxRows) throw new ArgumentOutOfRangeException(nameof(rows));
-        var parts = Math.Min(KernelThreads.Count, Math.Max(1, w.OutFeatures / 64));
+        var parts = Parts(w.OutFeatures);
         var per = (w.OutFeatures + parts - 1) / parts;
+        KernelThreads.Run(parts, part => Range(w, x, rows, bias, y, part * per, Math.Min(w.OutFeatures, (part + 1) * per), portable));
+    }
+
+    /// Two matmuls of the same input (gate and up, q and kv) in one split over the cores.
+    public static void RunPair(WeightView a, WeightView b, float* x, int rows, float* biasA, float* biasB, float* ya, float* yb)
+    {
+        if (rows is < 1 or > MaxRows) throw new ArgumentOutOfRangeException(nameof(rows));
+        int total = a.OutFeatures + b.OutFeatures, parts = Parts(total), per = (total + parts - 1) / parts;
         KernelThreads.Run(parts, part =>
         {
-            int from = part * per, to = Math.Min(w.OutFeatures, from + per);
-            for (int o = from; o < to; o++)
-            {
-                for (int r = 0; r < rows; r++) y[r * w.OutFeatures + o] = bias is null ? 0 : bias[o];
-            }
-            if (Accelerated && !portable) Vector(w, x, rows, y, from, to);
-            else Scalar(w, x, rows, y, from, to);
+            int from = part * per, to = Math.Min(total, (part + 1) * per);
+            if (from < a.OutFeatures) Range(a, x, rows, biasA, ya, from, Math.Min(to, a.OutFeatures), false);
+            if (to > a.OutFeatures) Range(b, x, rows, biasB, yb, Math.Max(0, from - a.OutFeatures), to - a.OutFeatures, false);
         });
+    }
+
+    private static int Parts(int outFeatures) => Math.Min(KernelThreads.Count, Math.Max(1, outFeatures / 64));
+
+    /// Output rows [from, to) of y = x Wᵀ + b.
+    private static void Range(WeightView w, float* x, int rows, float* bias, float* y, int from, int to, bool portable)
+    {
+        for (int o = from; o < to; o++)
+            for (int r = 0; r < rows; r++) y[r * w.OutFeatures + o] = bias is null ? 0 : bias[o];
+        if (Accelerated && !portable) Vector(w, x, rows, y, from, to);
+        else Scalar(w, x, rows, y, from, to);
     }
 
     private static void Vector(WeightView w, float* x, int rows, float* y, int from, int to)
@@ -159,62 +174,83 @@ public static unsafe class FewRowMatmul
         }
     }
 
-    /// DeepSeek's FP8: a scale per 128×128 block, so each row's dot product is summed block by block.
+    /// Σᵢ W[o, i]·x[i] over [start, end) (a multiple of 8 columns) as a vector of 8 partial sums.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> DotVector<T>(byte* row, float* x, int start, int end) where T : struct, IDecode
+    {
+        Vector256<float> a0 = default, a1 = default;
+        int i = start;
+        for (; i + 16 <= end; i += 16)
+        {
+            a0 = Fma.MultiplyAdd(T.Load(row, i), Avx.LoadVector256(x + i), a0);
+            a1 = Fma.MultiplyAdd(T.Load(row, i + 8), Avx.LoadVector256(x + i + 8), a1);
+        }
+        if (i < end) a0 = Fma.MultiplyAdd(T.Load(row, i), Avx.LoadVector256(x + i), a0);
+        return Avx.Add(a0, a1);
+    }
+
+    /// DeepSeek's FP8: a scale per 128×128 block, applied to each block's vector of partial sums.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Fp8(WeightView w, float* x, int rows, float* y, int from, int to)
     {
-        int n = w.InFeatures, blockColumns = (n + Fp8Block - 1) / Fp8Block;
-        var sums = stackalloc float[MaxRows];
+        int n = w.InFeatures, blockColumns = (n + Fp8Block - 1) / Fp8Block, vectorEnd = n / 8 * 8;
         for (int o = from; o < to; o++)
         {
             var row = (byte*)w.Data + (long)o * n;
             var scales = (float*)w.Scale + (long)(o / Fp8Block) * blockColumns;
-            for (int r = 0; r < rows; r++) sums[r] = 0;
-            for (int b = 0; b < blockColumns; b++)
-                Dots<Fp8Decode>(w, o, row, x, rows, b * Fp8Block, Math.Min(n, (b + 1) * Fp8Block), scales[b] * Fp8Unbias, sums);
-            for (int r = 0; r < rows; r++) y[r * w.OutFeatures + o] += sums[r];
+            for (int r = 0; r < rows; r++)
+            {
+                var xr = x + r * n;
+                var acc = Vector256<float>.Zero;
+                for (int b = 0; b < blockColumns; b++)
+                {
+                    int start = b * Fp8Block, end = Math.Min(vectorEnd, start + Fp8Block);
+                    if (end > start) acc = Fma.MultiplyAdd(DotVector<Fp8Decode>(row, xr, start, end), Vector256.Create(scales[b] * Fp8Unbias), acc);
+                }
+                var sum = Vector256.Sum(acc);
+                for (int j = vectorEnd; j < n; j++) sum += Dequantized(w, o, j) * xr[j];
+                y[r * w.OutFeatures + o] += sum;
+            }
         }
     }
 
+    /// INT4 groups: each group's 32 weights decoded to (q − 8) in four vectors, its products with x
+    /// scaled by the group's scale into one vector accumulator per x row.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Int4(WeightView w, float* x, int rows, float* y, int from, int to)
     {
-        int n = w.InFeatures, groups = Int4Groups.Count(n);
+        int n = w.InFeatures, groups = Int4Groups.Count(n), whole = n / Int4Groups.Size;
         var low = Vector128.Create((byte)0x0F);
+        var eight = Vector256.Create(8f);
+        var acc = stackalloc Vector256<float>[MaxRows];
         for (int o = from; o < to; o++)
         {
             var row = (byte*)w.Data + (long)o * groups * Int4Groups.BytesPerGroup;
             var scales = (Half*)w.Scale + (long)o * groups;
-            for (int g = 0; g < groups; g++)
+            for (int r = 0; r < rows; r++) acc[r] = Vector256<float>.Zero;
+            for (int g = 0; g < whole; g++)
             {
-                int start = g * Int4Groups.Size;
-                var s = (float)scales[g];
-                if (start + Int4Groups.Size > n)
-                {
-                    for (int r = 0; r < rows; r++)
-                    {
-                        float sum = 0;
-                        for (int j = start; j < n; j++) sum += Int4Groups.Value(row, g, j - start) * x[r * n + j];
-                        y[r * w.OutFeatures + o] += s * sum;
-                    }
-                    continue;
-                }
                 var bytes = Sse2.LoadVector128(row + g * Int4Groups.BytesPerGroup);
                 var lowNibbles = Sse2.And(bytes, low);
                 var highNibbles = Sse2.And(Sse2.ShiftRightLogical(bytes.AsUInt16(), 4).AsByte(), low);
-                var w0 = Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(lowNibbles));
-                var w1 = Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(Sse2.ShiftRightLogical128BitLane(lowNibbles, 8)));
-                var w2 = Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(highNibbles));
-                var w3 = Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(Sse2.ShiftRightLogical128BitLane(highNibbles, 8)));
+                var w0 = Avx.Subtract(Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(lowNibbles)), eight);
+                var w1 = Avx.Subtract(Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(Sse2.ShiftRightLogical128BitLane(lowNibbles, 8))), eight);
+                var w2 = Avx.Subtract(Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(highNibbles)), eight);
+                var w3 = Avx.Subtract(Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(Sse2.ShiftRightLogical128BitLane(highNibbles, 8))), eight);
+                var scale = Vector256.Create((float)scales[g]);
                 for (int r = 0; r < rows; r++)
                 {
-                    var xr = x + r * n + start;
-                    Vector256<float> x0 = Avx.LoadVector256(xr), x1 = Avx.LoadVector256(xr + 8), x2 = Avx.LoadVector256(xr + 16), x3 = Avx.LoadVector256(xr + 24);
-                    // Σ (q − 8)·x = Σ q·x − 8·Σ x
-                    var dot = Fma.MultiplyAdd(w0, x0, Fma.MultiplyAdd(w1, x1, Fma.MultiplyAdd(w2, x2, Avx.Multiply(w3, x3))));
-                    var sumX = Avx.Add(Avx.Add(x0, x1), Avx.Add(x2, x3));
-                    y[r * w.OutFeatures + o] += s * (Vector256.Sum(dot) - 8 * Vector256.Sum(sumX));
+                    var xr = x + r * n + g * Int4Groups.Size;
+                    var dot = Fma.MultiplyAdd(w0, Avx.LoadVector256(xr), Fma.MultiplyAdd(w1, Avx.LoadVector256(xr + 8),
+                        Fma.MultiplyAdd(w2, Avx.LoadVector256(xr + 16), Avx.Multiply(w3, Avx.LoadVector256(xr + 24)))));
+                    acc[r] = Fma.MultiplyAdd(dot, scale, acc[r]);
                 }
+            }
+            for (int r = 0; r < rows; r++)
+            {
+                var sum = Vector256.Sum(acc[r]);
+                for (int j = whole * Int4Groups.Size; j < n; j++) sum += Dequantized(w, o, j) * x[r * n + j];
+                y[r * w.OutFeatures + o] += sum;
             }
         }
     }

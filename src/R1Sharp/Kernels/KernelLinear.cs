@@ -10,9 +10,12 @@ namespace R1Sharp.Kernels;
 /// inputs (prefill, training) go to libtorch.
 public static class KernelLinear
 {
+    /// R1SHARP_KERNELS=0 leaves every matmul to libtorch (for comparisons); benchmarks switch it in process.
+    public static bool Enabled { get; internal set; } = Environment.GetEnvironmentVariable("R1SHARP_KERNELS") != "0";
+
     public static bool Applies(Tensor x, bool weightNeedsGrad)
     {
-        if (!FewRowMatmul.Accelerated || x.dtype != ScalarType.Float32 || x.device_type != DeviceType.CPU) return false;
+        if (!Enabled || !FewRowMatmul.Accelerated || x.dtype != ScalarType.Float32 || x.device_type != DeviceType.CPU) return false;
         var rows = x.NumberOfElements / Math.Max(1, x.shape[^1]);
         return rows is >= 1 and <= FewRowMatmul.MaxRows && !(is_grad_enabled() && (weightNeedsGrad || x.requires_grad));
     }

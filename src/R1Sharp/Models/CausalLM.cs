@@ -8,8 +8,6 @@ namespace R1Sharp.Models;
 /// A decoder-only language model whose parameter names are the Hugging Face tensor names.
 public abstract class CausalLM : nn.Module
 {
-    static CausalLM() => NativeMemoryTuning.Apply();
-
     protected CausalLM(string name) : base(name) { }
 
     public abstract ModelConfig Config { get; }

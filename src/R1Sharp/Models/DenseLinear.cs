@@ -8,7 +8,7 @@ namespace R1Sharp.Models;
 /// A float32 linear layer (HF names: `weight`, and `bias` when it has one). Inside an `Autocast.Bf16()` scope its matmul
 /// runs in bfloat16 (weights and inputs cast, output back to float32), as torch.autocast does;
 /// the weight itself, its gradient and the optimizer stay float32.
-public sealed class DenseLinear : nn.Module<Tensor, Tensor>
+public sealed class DenseLinear : nn.Module<Tensor, Tensor>, IKernelProjection
 {
     private readonly Parameter weight;
     private readonly Parameter? bias;
@@ -22,10 +22,13 @@ public sealed class DenseLinear : nn.Module<Tensor, Tensor>
     }
 
     public Parameter Weight => weight;
+    public Tensor? Bias => bias;
+    public bool NeedsGrad => weight.requires_grad || bias is { requires_grad: true };
+    public WeightView View() => KernelLinear.View(weight);
 
     public override Tensor forward(Tensor x)
     {
-        if (!Autocast.IsBf16 && KernelLinear.Applies(x, weight.requires_grad)) return KernelLinear.Forward(x, KernelLinear.View(weight), bias);
+        if (!Autocast.IsBf16 && KernelLinear.Applies(x, NeedsGrad)) return KernelLinear.Forward(x, View(), bias);
         if (!Autocast.IsBf16) return SmallBatchLinear.Forward(x, weight, bias);
         using var scope = NewDisposeScope();
         var y = nn.functional.linear(x.to_type(ScalarType.BFloat16), weight.to_type(ScalarType.BFloat16));

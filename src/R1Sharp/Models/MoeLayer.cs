@@ -1,3 +1,4 @@
+using R1Sharp.Kernels;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -31,9 +32,65 @@ public sealed class MoeLayer : nn.Module
         var flat = x.reshape(-1, x.shape[^1]);                                  // [N, H]
         var routing = _gate.Route(flat);                                        // [N, k]
         trace?.AddRouting(layer, routing);
+        if (KernelDispatch(flat) is { } fused)
+        {
+            DispatchKernel(flat, routing.Weights, routing.Experts, fused);
+            return fused.view(x.shape).MoveToOuterDisposeScope();
+        }
         var routed = DispatchGrouped(flat, routing.Weights, routing.Experts);
         if (_shared is not null) routed = routed + _shared.forward(flat);
         return routed.view(x.shape).MoveToOuterDisposeScope();
+    }
+
+    /// A zeroed output when decoding can run every expert through the fused kernels, else null.
+    private Tensor? KernelDispatch(Tensor flat)
+    {
+        if (_experts.Count == 0 || _experts[0].KernelProjections is null || (_shared is not null && _shared.KernelProjections is null)) return null;
+        var needsGrad = _experts[0].KernelProjections!.Value.Gate.NeedsGrad;
+        return KernelLinear.Applies(flat, needsGrad) ? zeros_like(flat) : null;
+    }
+
+    /// Decoding (a few tokens): each chosen expert runs once on the tokens that chose it, as one fused
+    /// SwiGLU kernel call reading its weights as stored, and adds its weighted output in place; the shared
+    /// experts run on every token into the same output. No sort, gather or scatter op.
+    private unsafe void DispatchKernel(Tensor flat, Tensor weights, Tensor experts, Tensor y)
+    {
+        var x = flat.contiguous();
+        var chosen = experts.contiguous();
+        var gates = weights.to_type(ScalarType.Float32).contiguous();
+        int n = (int)x.shape[0], k = (int)chosen.shape[1], hidden = (int)x.shape[1];
+        long* ids = (long*)TensorMemory.Pointer(chosen);
+        float* w = (float*)TensorMemory.Pointer(gates), xp = (float*)TensorMemory.Pointer(x), yp = (float*)TensorMemory.Pointer(y);
+        var inner = _experts[0].KernelProjections!.Value.Gate.View().OutFeatures;
+        var sharedInner = _shared?.KernelProjections!.Value.Gate.View().OutFeatures ?? 0;
+        var scratch = KernelScratch.Floats(SwiGlu.ScratchFloats(n, Math.Max(inner, sharedInner), hidden) + 2L * n * hidden);
+        float* gathered = scratch, output = scratch + (long)n * hidden, work = scratch + 2L * n * hidden;
+        var rows = stackalloc int[n];
+        foreach (var e in Enumerable.Range(0, n * k).Select(i => ids[i]).Distinct().Order())
+        {
+            int count = 0;
+            for (int t = 0; t < n; t++)
+                for (int j = 0; j < k; j++)
+                    if (ids[t * k + j] == e) rows[count++] = t * k + j;
+            var (g, u, d) = _experts[(int)e].KernelProjections!.Value;
+            if (count == 1)
+            {
+                var slot = rows[0];
+                SwiGlu.Run(g.View(), u.View(), d.View(), null, null, null, xp + (long)(slot / k) * hidden, 1, yp + (long)(slot / k) * hidden, w[slot], work);
+                continue;
+            }
+            for (int r = 0; r < count; r++) Buffer.MemoryCopy(xp + (long)(rows[r] / k) * hidden, gathered + (long)r * hidden, hidden * 4L, hidden * 4L);
+            new Span<float>(output, count * hidden).Clear();
+            SwiGlu.Run(g.View(), u.View(), d.View(), null, null, null, gathered, count, output, 1f, work);
+            for (int r = 0; r < count; r++)
+            {
+                float* target = yp + (long)(rows[r] / k) * hidden, source = output + (long)r * hidden;
+                var scale = w[rows[r]];
+                for (int c = 0; c < hidden; c++) target[c] += scale * source[c];
+            }
+        }
+        if (_shared?.KernelProjections is { } shared)
+            SwiGlu.Run(shared.Gate.View(), shared.Up.View(), shared.Down.View(), null, null, null, xp, n, yp, 1f, work);
     }
 
     private Tensor DispatchGrouped(Tensor flat, Tensor weights, Tensor experts)

@@ -17,11 +17,11 @@ public static class Projection
     public static nn.Module<Tensor, Tensor> CreateHead(long inFeatures, long outFeatures, WeightFormat format) =>
         Create(inFeatures, outFeatures, format == WeightFormat.F32 ? WeightFormat.F32 : WeightFormat.Bf16);
 
-    /// A projection's weight as float32 [out, in].
+    /// A projection's weight as float32 [out, in] (a quantized one dequantized once and kept).
     public static Tensor Weight(nn.Module<Tensor, Tensor> projection) => projection switch
     {
         DenseLinear linear => linear.Weight,
-        QuantizedLinear quantized => quantized.Dequantized(),
+        QuantizedLinear quantized => quantized.DequantizedKept(),
         _ => throw new ArgumentException("not a projection"),
     };
 }

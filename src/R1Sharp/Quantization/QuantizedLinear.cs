@@ -9,7 +9,7 @@ namespace R1Sharp.Quantization;
 /// stored weight directly (FewRowMatmul); larger inputs dequantize it to float32 for libtorch. Buffer
 /// names follow the checkpoints: `weight` plus `weight_scale_inv` (FP8, DeepSeek's 128x128 blocks) or
 /// `weight_scale` (INT8 per output channel; INT4 per group of 32, see Int4Group).
-public sealed class QuantizedLinear : nn.Module<Tensor, Tensor>
+public sealed class QuantizedLinear : nn.Module<Tensor, Tensor>, IKernelProjection
 {
     public const int Block = FewRowMatmul.Fp8Block;
     private readonly Tensor weight;
@@ -17,6 +17,7 @@ public sealed class QuantizedLinear : nn.Module<Tensor, Tensor>
     private readonly Tensor? weight_scale;
     private readonly Tensor? bias;
     private readonly long _in, _out;
+    private Tensor? _dequantized;
 
     public QuantizedLinear(long inFeatures, long outFeatures, WeightFormat format, bool hasBias = false) : base(nameof(QuantizedLinear))
     {
@@ -48,6 +49,8 @@ public sealed class QuantizedLinear : nn.Module<Tensor, Tensor>
     }
 
     public WeightFormat Format { get; }
+    public Tensor? Bias => bias;
+    public bool NeedsGrad => false;
 
     /// The weight's shape as a float matrix [out, in] (INT4 stores it packed).
     public long[] LogicalShape => [_out, _in];
@@ -60,6 +63,15 @@ public sealed class QuantizedLinear : nn.Module<Tensor, Tensor>
         WeightFormat.Int8 => Int8Channel.Dequantize(weight, weight_scale!),
         _ => Int4Group.Dequantize(weight, weight_scale!, _in),
     };
+
+    /// The dequantized weight, kept after the first call: for weights used whole every forward (MLA's
+    /// kv_b_proj in the absorbed path), at the cost of their float32 size once.
+    public Tensor DequantizedKept()
+    {
+        if (_dequantized is null)
+            using (no_grad()) _dequantized = Dequantized().DetachFromDisposeScope();
+        return _dequantized;
+    }
 
     /// The stored weight as the kernels read it.
     public unsafe WeightView View() => new(
@@ -77,6 +89,7 @@ public sealed class QuantizedLinear : nn.Module<Tensor, Tensor>
     /// Stores a float weight [out, in], quantizing it to this layer's format.
     public void Assign(Tensor dense)
     {
+        Forget();
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
         switch (Format)
@@ -105,8 +118,21 @@ public sealed class QuantizedLinear : nn.Module<Tensor, Tensor>
     /// Stores already-quantized data of this layer's format as is (no re-rounding).
     public void AssignRaw(Tensor codes, Tensor scale)
     {
+        Forget();
         using var noGrad = no_grad();
         weight.copy_(codes);
         (weight_scale_inv ?? weight_scale)!.copy_(scale);
+    }
+
+    private void Forget()
+    {
+        _dequantized?.Dispose();
+        _dequantized = null;
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) Forget();
+        base.Dispose(disposing);
     }
 }

@@ -1,0 +1,32 @@
+using System.Runtime.Intrinsics;
+
+namespace R1Sharp.Kernels;
+
+/// A SwiGLU feed-forward, down(silu(gate·x) ⊙ up·x), for a few rows in one call: gate and up share one
+/// split over the cores, the activation is computed in place, and the result is added, scaled, into
+/// the output (so MoE experts accumulate their weighted outputs without a tensor op between them).
+public static unsafe class SwiGlu
+{
+    /// y[r] += scale · down(silu(gate x[r] + gb) ⊙ (up x[r] + ub)) + db. `inner` holds rows × 2·inner floats.
+    public static void Run(WeightView gate, WeightView up, WeightView down, float* gateBias, float* upBias, float* downBias,
+        float* x, int rows, float* y, float scale, float* scratch)
+    {
+        int inner = gate.OutFeatures;
+        float* g = scratch, u = scratch + rows * inner, h = scratch + 2 * rows * inner;
+        FewRowMatmul.RunPair(gate, up, x, rows, gateBias, upBias, g, u);
+        for (long i = 0; i < (long)rows * inner; i++) h[i] = g[i] / (1 + MathF.Exp(-g[i])) * u[i];
+        var d = scratch + 3 * rows * inner;
+        FewRowMatmul.Run(down, h, rows, downBias, d);
+        int hidden = down.OutFeatures;
+        int n = rows * hidden, k = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var s = Vector256.Create(scale);
+            for (; k + 8 <= n; k += 8) Vector256.Store(Vector256.MultiplyAddEstimate(Vector256.Load(d + k), s, Vector256.Load(y + k)), y + k);
+        }
+        for (; k < n; k++) y[k] += scale * d[k];
+    }
+
+    /// Floats of scratch Run needs.
+    public static long ScratchFloats(int rows, int inner, int hidden) => (long)rows * (3 * inner + hidden);
+}
