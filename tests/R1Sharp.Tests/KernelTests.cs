@@ -101,7 +101,7 @@ public class KernelTests
         var (packed, scale) = Int4Group.Quantize(dense);
         Assert.Equal([50L, 3 * 16], packed.shape);
         Assert.Equal([50L, 3], scale.shape);
-        Assert.Equal(ScalarType.Float16, scale.dtype);
+        Assert.Equal(ScalarType.BFloat16, scale.dtype);
         var back = Int4Group.Dequantize(packed, scale, 77);
         var step = scale.to_type(ScalarType.Float32).repeat_interleave(32, 1).narrow(1, 0, 77);
         Assert.True(((back - dense).abs() <= step * 0.5 + 1e-3).all().item<bool>());

@@ -13,7 +13,7 @@ public static class WeightLoader
     private const string Fp8Scale = "_scale_inv";
     private const string Int8Scale = "_scale";   // INT8 and INT4
 
-    private sealed record Plan(Dictionary<string, QuantizedLinear> Quantized, Dictionary<string, Tensor> Targets, HashSet<string> Consumed, int BlockRows, int BlockCols);
+    private sealed record Plan(Dictionary<string, IStoredWeight> Quantized, Dictionary<string, Tensor> Targets, HashSet<string> Consumed, int BlockRows, int BlockCols);
 
     public static void Load(CausalLM model, Checkpoint checkpoint)
     {
@@ -43,8 +43,8 @@ public static class WeightLoader
     /// config does not match its weights is refused before any memory is taken.
     private static Plan Check(CausalLM model, Checkpoint checkpoint)
     {
-        var quantized = model.named_modules().Where(m => m.module is QuantizedLinear)
-            .ToDictionary(m => m.name + ".weight", m => (QuantizedLinear)m.module);
+        var quantized = model.named_modules().Where(m => m.module is IStoredWeight)
+            .ToDictionary(m => m.name + ".weight", m => (IStoredWeight)m.module);
         var targets = model.state_dict().Where(p => !IsScaleOf(p.Key, quantized)).ToDictionary(p => p.Key, p => p.Value);
         var (blockRows, blockCols) = BlockSize(model.Config);
 
@@ -62,7 +62,7 @@ public static class WeightLoader
                 misShaped.Add($"{name} (checkpoint {SafeTensorsFile.Format(entry.Shape)}, model {SafeTensorsFile.Format(expected)})");
             if (entry.DType == "F8_E4M3")
                 CheckScale(checkpoint, name, name + Fp8Scale, entry.Shape.Length == 2 ? Fp8E4M3.ScaleShape(entry.Shape, blockRows, blockCols) : null, "FP8", problems, consumed);
-            else if (entry.DType == "I8" && model.Config.QuantizationConfig?.QuantMethod == "int8")
+            else if (entry.DType == "I8" && model.Config.QuantizationConfig?.QuantMethod is "int8" or "int4")
                 CheckScale(checkpoint, name, name + Int8Scale, entry.Shape.Length == 2 ? [entry.Shape[0]] : null, "INT8", problems, consumed);
             else if (int4)
                 CheckScale(checkpoint, name, name + Int8Scale, logical.Length == 2 ? Int4Group.ScaleShape(logical[0], logical[1]) : null, "INT4", problems, consumed);
@@ -104,7 +104,7 @@ public static class WeightLoader
             problems.Add($"scale tensor {scaleName} has shape {SafeTensorsFile.Format(checkpoint.Entry(scaleName).Shape)}, expected {SafeTensorsFile.Format(expected)}");
     }
 
-    private static bool IsScaleOf(string key, Dictionary<string, QuantizedLinear> quantized) =>
+    private static bool IsScaleOf(string key, Dictionary<string, IStoredWeight> quantized) =>
         (key.EndsWith(Fp8Scale) && quantized.ContainsKey(key[..^Fp8Scale.Length])) ||
         (key.EndsWith(Int8Scale) && quantized.ContainsKey(key[..^Int8Scale.Length]));
 

@@ -59,11 +59,20 @@ public static class GgufExport
         return new Summary(architecture, writer.TensorCount, new FileInfo(outPath).Length, tokenizer);
     }
 
-    private static void AddTensor(GgufWriter writer, string name, Tensor t, GgmlType type)
+    /// The type a tensor is stored in: norms, biases, the router and every 1-D tensor in float32 (llama.cpp
+    /// multiplies them into float32 activations); with q4_0 the embedding table and the output at q8_0
+    /// (as R1Sharp's int4 keeps them at 8 bits and llama.cpp's quantizer keeps the output above 4); a
+    /// row that is not a whole number of 32-blocks in float16.
+    public static GgmlType TypeFor(string name, long[] shape, GgmlType requested)
     {
-        // Norms, biases and every 1-D tensor stay float32 (llama.cpp multiplies them into float32 activations).
-        if (t.dim() <= 1 || name.EndsWith("_norm.weight") || name.Contains("ffn_gate_inp")) type = GgmlType.F32;
-        else if (type is GgmlType.Q8_0 or GgmlType.Q4_0 && t.shape[^1] % 32 != 0) type = GgmlType.F16;
+        if (shape.Length <= 1 || name.EndsWith("_norm.weight") || name.Contains("ffn_gate_inp")) return GgmlType.F32;
+        var type = requested == GgmlType.Q4_0 && name is "token_embd.weight" or "output.weight" ? GgmlType.Q8_0 : requested;
+        return type is GgmlType.Q8_0 or GgmlType.Q4_0 && shape[^1] % 32 != 0 ? GgmlType.F16 : type;
+    }
+
+    private static void AddTensor(GgufWriter writer, string name, Tensor t, GgmlType requested)
+    {
+        var type = TypeFor(name, t.shape, requested);
         var data = t.detach().to_type(ScalarType.Float32).contiguous().cpu();
         writer.AddTensor(name, data.shape, type, () => GgmlBlocks.Encode(data.data<float>().ToArray(), type));
     }

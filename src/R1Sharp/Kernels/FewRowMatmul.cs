@@ -8,7 +8,7 @@ namespace R1Sharp.Kernels;
 public enum StoredWeight { F32, Bf16, Int8, Fp8, Int4 }
 
 /// A weight as the kernels read it: raw pointers into tensor memory, never copied. Scales: INT8 one
-/// float32 per output row; FP8 DeepSeek's float32 128×128 block `scale_inv`; INT4 one float16 per 32
+/// float32 per output row; FP8 DeepSeek's float32 128×128 block `scale_inv`; INT4 one bfloat16 per 32
 /// weights of a row (R1Sharp's layout, see Int4Groups).
 public readonly unsafe struct WeightView(StoredWeight format, void* data, int outFeatures, int inFeatures, void* scale = null)
 {
@@ -226,7 +226,7 @@ public static unsafe class FewRowMatmul
         for (int o = from; o < to; o++)
         {
             var row = (byte*)w.Data + (long)o * groups * Int4Groups.BytesPerGroup;
-            var scales = (Half*)w.Scale + (long)o * groups;
+            var scales = (ushort*)w.Scale + (long)o * groups;
             for (int r = 0; r < rows; r++) acc[r] = Vector256<float>.Zero;
             for (int g = 0; g < whole; g++)
             {
@@ -237,7 +237,7 @@ public static unsafe class FewRowMatmul
                 var w1 = Avx.Subtract(Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(Sse2.ShiftRightLogical128BitLane(lowNibbles, 8))), eight);
                 var w2 = Avx.Subtract(Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(highNibbles)), eight);
                 var w3 = Avx.Subtract(Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(Sse2.ShiftRightLogical128BitLane(highNibbles, 8))), eight);
-                var scale = Vector256.Create((float)scales[g]);
+                var scale = Vector256.Create(BitConverter.Int32BitsToSingle(scales[g] << 16));
                 for (int r = 0; r < rows; r++)
                 {
                     var xr = x + r * n + g * Int4Groups.Size;
@@ -288,7 +288,7 @@ public static unsafe class FewRowMatmul
     {
         StoredWeight.Int8 => ((float*)w.Scale)[o],
         StoredWeight.Fp8 => ((float*)w.Scale)[(long)(o / Fp8Block) * ((w.InFeatures + Fp8Block - 1) / Fp8Block) + j / Fp8Block] * Fp8Unbias,
-        StoredWeight.Int4 => (float)((Half*)w.Scale)[(long)o * Int4Groups.Count(w.InFeatures) + j / Int4Groups.Size],
+        StoredWeight.Int4 => BitConverter.Int32BitsToSingle(((ushort*)w.Scale)[(long)o * Int4Groups.Count(w.InFeatures) + j / Int4Groups.Size] << 16),
         _ => 1f,
     };
 
@@ -297,7 +297,7 @@ public static unsafe class FewRowMatmul
 
 /// R1Sharp's int4 weight layout: each row is cut into groups of 32 weights (the last one zero-padded);
 /// a group is 16 bytes whose low nibbles hold weights 0..15 and high nibbles weights 16..31, each stored
-/// as q = round(w / scale) + 8 in 0..15 (values -8..7), with one float16 scale per group.
+/// as q = round(w / scale) + 8 in 0..15 (values -8..7), with one bfloat16 scale per group.
 public static unsafe class Int4Groups
 {
     public const int Size = 32;

@@ -37,14 +37,16 @@ public abstract class CausalLM : nn.Module
 
     /// Final hidden states [B, T, H] -> float32 logits through lm_head (or the tied embedding), then the
     /// cache advances by each row's valid length.
-    protected static Tensor Logits(Tensor h, nn.Module<Tensor, Tensor>? lmHead, Tensor embedding, KvCache? cache, long[]? validLengths, bool lastOnly)
+    protected static Tensor Logits(Tensor h, nn.Module<Tensor, Tensor>? lmHead, TokenEmbedding embedding, KvCache? cache, long[]? validLengths, bool lastOnly)
     {
         cache?.Advance(validLengths ?? Enumerable.Repeat(h.shape[1], (int)h.shape[0]).ToArray());
         if (lastOnly) h = LastPositions(h, validLengths);
         if (lmHead is not null) return lmHead.forward(h).to_type(ScalarType.Float32);
         // A tied head reads the embedding table as it is stored (bf16 included), never a float32 copy of it.
-        if (KernelLinear.Applies(h, embedding.requires_grad)) return KernelLinear.Forward(h, KernelLinear.View(embedding), null);
-        return SmallBatchLinear.Forward(h, embedding.to_type(ScalarType.Float32));
+        if (KernelLinear.Applies(h, embedding.NeedsGrad)) return KernelLinear.Forward(h, embedding.View(), null);
+        if (embedding.Format == WeightFormat.F32) return SmallBatchLinear.Forward(h, embedding.Weight);
+        using var scope = NewDisposeScope();
+        return SmallBatchLinear.Forward(h, embedding.Dequantized()).MoveToOuterDisposeScope();
     }
 
     /// Hidden states [B, T, H] -> [B, 1, H] at each row's last valid position.

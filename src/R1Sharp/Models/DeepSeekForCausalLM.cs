@@ -55,7 +55,7 @@ public sealed class DeepSeekForCausalLM : CausalLM
         long batch = ids.shape[0], length = ids.shape[1];
         var ctx = Context(batch, length, ids.device, cache, validLengths);
         var h = _model.Forward(ids, ctx, trace);
-        return Logits(h, _lmHead, _model.EmbeddingWeight, cache, validLengths, lastOnly).MoveToOuterDisposeScope();
+        return Logits(h, _lmHead, _model.Embedding, cache, validLengths, lastOnly).MoveToOuterDisposeScope();
     }
 
     /// Multi-token prediction (training, no cache): hidden [B, T, H] from the last block (before the final
@@ -91,7 +91,7 @@ public sealed class DeepSeekForCausalLM : CausalLM
             RegisterComponents();
         }
 
-        public Tensor EmbeddingWeight => _embed.Weight;
+        public TokenEmbedding Embedding => _embed;
         public IReadOnlyList<DecoderLayer> Layers => _layers.ToList();
 
         public Tensor Forward(Tensor ids, AttentionContext ctx, ForwardTrace? trace)

@@ -46,7 +46,7 @@ public sealed class DenseForCausalLM : CausalLM
         long batch = ids.shape[0], length = ids.shape[1];
         var ctx = BuildContext(batch, length, ids.device, cache, AttentionMode.Naive, validLengths);
         var h = _model.Forward(ids, ctx, trace);
-        return Logits(h, _lmHead, _model.EmbeddingWeight, cache, validLengths, lastOnly).MoveToOuterDisposeScope();
+        return Logits(h, _lmHead, _model.Embedding, cache, validLengths, lastOnly).MoveToOuterDisposeScope();
     }
 
     /// HF "model": embeddings, blocks, final norm.
@@ -64,7 +64,7 @@ public sealed class DenseForCausalLM : CausalLM
             RegisterComponents();
         }
 
-        public Tensor EmbeddingWeight => _embed.Weight;
+        public TokenEmbedding Embedding => _embed;
 
         public Tensor Forward(Tensor ids, AttentionContext ctx, ForwardTrace? trace)
         {

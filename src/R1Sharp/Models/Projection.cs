@@ -13,9 +13,10 @@ public static class Projection
             ? new DenseLinear(inFeatures, outFeatures, bias)
             : new QuantizedLinear(inFeatures, outFeatures, format, bias);
 
-    /// Embedding-sized matrices (lm_head): float32, or BF16 whenever the model is held in low precision.
+    /// Embedding-sized matrices (lm_head): float32; BF16 for bf16 and DeepSeek's FP8 (as its release keeps
+    /// it); INT8 per row for the int8 and int4 formats (llama.cpp's quantizers keep the output at ≥ 6 bits).
     public static nn.Module<Tensor, Tensor> CreateHead(long inFeatures, long outFeatures, WeightFormat format) =>
-        Create(inFeatures, outFeatures, format == WeightFormat.F32 ? WeightFormat.F32 : WeightFormat.Bf16);
+        Create(inFeatures, outFeatures, format switch { WeightFormat.F32 => WeightFormat.F32, WeightFormat.Int8 or WeightFormat.Int4 => WeightFormat.Int8, _ => WeightFormat.Bf16 });
 
     /// A projection's weight as float32 [out, in] (a quantized one dequantized once and kept).
     public static Tensor Weight(nn.Module<Tensor, Tensor> projection) => projection switch

@@ -7,9 +7,10 @@ namespace R1Sharp.Quantization;
 /// - fp8: exactly DeepSeek's (`F8_E4M3` weight + float32 `weight_scale_inv` per 128x128 block).
 /// - int8 (R1Sharp's weight-only layout): `I8` weight [out, in] + float32 `weight_scale` [out];
 ///   W = weight * weight_scale[:, None], symmetric, values in [-127, 127].
-/// - int4 (R1Sharp's weight-only layout, Int4Group): `U8` weight [out, ⌈in/32⌉·16] + float16
+/// - int4 (R1Sharp's weight-only layout, Int4Group): `U8` weight [out, ⌈in/32⌉·16] + bfloat16
 ///   `weight_scale` [out, ⌈in/32⌉], symmetric per group of 32 weights of a row.
-/// Embeddings, norms, the router and lm_head are never converted.
+/// Norms and the router are never converted; embeddings and lm_head stay BF16 in fp8 (as DeepSeek's
+/// release keeps them) and become INT8 per row in int8 and int4.
 public static class QuantizationFormat
 {
     public static JsonObject? ConfigFor(WeightFormat format) => format switch
@@ -28,7 +29,7 @@ public static class QuantizationFormat
             ["granularity"] = "per_output_channel",
             ["symmetric"] = true,
             ["scale_suffix"] = "weight_scale",
-            ["modules_to_not_convert"] = new JsonArray("embed_tokens", "lm_head", "mlp.gate", "layernorm", "norm"),
+            ["modules_to_not_convert"] = new JsonArray("mlp.gate", "layernorm", "norm"),
         },
         WeightFormat.Int4 => new JsonObject
         {
@@ -38,7 +39,8 @@ public static class QuantizationFormat
             ["symmetric"] = true,
             ["packing"] = "per group of 32: 16 bytes, byte k = (q[k] + 8) | (q[k + 16] + 8) << 4",
             ["scale_suffix"] = "weight_scale",
-            ["modules_to_not_convert"] = new JsonArray("embed_tokens", "lm_head", "mlp.gate", "layernorm", "norm"),
+            ["embeddings_and_head"] = "int8 per row",
+            ["modules_to_not_convert"] = new JsonArray("mlp.gate", "layernorm", "norm"),
         },
         _ => null,
     };

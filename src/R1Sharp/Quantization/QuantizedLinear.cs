@@ -9,7 +9,7 @@ namespace R1Sharp.Quantization;
 /// stored weight directly (FewRowMatmul); larger inputs dequantize it to float32 for libtorch. Buffer
 /// names follow the checkpoints: `weight` plus `weight_scale_inv` (FP8, DeepSeek's 128x128 blocks) or
 /// `weight_scale` (INT8 per output channel; INT4 per group of 32, see Int4Group).
-public sealed class QuantizedLinear : nn.Module<Tensor, Tensor>, IKernelProjection
+public sealed class QuantizedLinear : nn.Module<Tensor, Tensor>, IKernelProjection, IStoredWeight
 {
     public const int Block = FewRowMatmul.Fp8Block;
     private readonly Tensor weight;
@@ -40,7 +40,7 @@ public sealed class QuantizedLinear : nn.Module<Tensor, Tensor>, IKernelProjecti
                 break;
             case WeightFormat.Int4:
                 weight = full(Int4Group.PackedShape(outFeatures, inFeatures), 0x88, dtype: ScalarType.Byte, device: device);
-                weight_scale = ones(Int4Group.ScaleShape(outFeatures, inFeatures), dtype: ScalarType.Float16, device: device);
+                weight_scale = ones(Int4Group.ScaleShape(outFeatures, inFeatures), dtype: ScalarType.BFloat16, device: device);
                 break;
             default:
                 throw new ArgumentException("QuantizedLinear holds BF16, FP8, INT8 or INT4 weights", nameof(format));
@@ -52,7 +52,6 @@ public sealed class QuantizedLinear : nn.Module<Tensor, Tensor>, IKernelProjecti
     public Tensor? Bias => bias;
     public bool NeedsGrad => false;
 
-    /// The weight's shape as a float matrix [out, in] (INT4 stores it packed).
     public long[] LogicalShape => [_out, _in];
 
     /// The weight as float32 [out, in].
