@@ -123,12 +123,13 @@ public class CliTests
         Assert.Equal(0, Run("quantize", dir, "--to", "int4", "--out", int4).Code);
         foreach (var (quantized, weights) in new[] { (fp8, "fp8"), (int4, "int4") })
         {
-            // Held as stored and read by the kernels, or dequantized on load: the same logits up to float rounding.
+            // Held as stored and read by the kernels, or dequantized on load: the same logits up to the
+            // kernels' rounding of activations to int16 (a relative 1.5e-5 per element; a wrong scale or layout is O(1)).
             var kept = Run("logits", quantized, "--ids", "3,14", "--weights", weights);
             var dequantized = Run("logits", quantized, "--ids", "3,14");
             Assert.True(kept.Code == 0 && dequantized.Code == 0, kept.Stderr + dequantized.Stderr);
             double[] Values(string json) => JsonDocument.Parse(json).RootElement.GetProperty("logits").EnumerateArray().SelectMany(r => r.EnumerateArray()).Select(v => v.GetDouble()).ToArray();
-            Assert.All(Values(kept.Stdout).Zip(Values(dequantized.Stdout)), p => Assert.True(Math.Abs(p.First - p.Second) <= 1e-5 * Math.Max(1, Math.Abs(p.Second)), $"{weights}: {p.First} vs {p.Second}"));
+            Assert.All(Values(kept.Stdout).Zip(Values(dequantized.Stdout)), p => Assert.True(Math.Abs(p.First - p.Second) <= 1e-3 * Math.Max(1, Math.Abs(p.Second)), $"{weights}: {p.First} vs {p.Second}"));
         }
 
         var bench = Run("bench", "quant", dir, "--decode-steps", "2");

@@ -17,7 +17,7 @@ static class Numerics
             var worst = diff.argmax().item<long>();
             var mean = diff.mean().item<double>();
             var index = Unravel(worst, expected.shape);
-            Assert.Fail($"{what}: max |diff| {max:E3} > {tolerance:E1} (mean {mean:E3}) at [{string.Join(", ", index)}]: expected {expected.flatten()[worst].item<float>()}, got {actual.flatten()[worst].item<float>()}");
+            Assert.Fail($"{what}: max |diff| {max:E3} > {tolerance:E1} (mean {mean:E3}) at [{string.Join(", ", index)}]: expected {expected.flatten()[worst].to_type(ScalarType.Float64).item<double>()}, got {actual.flatten()[worst].to_type(ScalarType.Float64).item<double>()}");
         }
     }
 

@@ -125,7 +125,8 @@ public class QuantizationTests
         var a = twin.Forward(ids);
         var b = kept.Forward(ids);
         var scale = a.abs().max().item<float>();
-        Assert.True(Numerics.MaxAbsDiff(a, b) <= 1e-5 * scale, $"{name} kept vs dequantized twin: {Numerics.MaxAbsDiff(a, b)}");
+        // int8/int4 kernels round activations to int16 (a relative 1.5e-5 per element); fp8 reads them as float
+        Assert.True(Numerics.MaxAbsDiff(a, b) <= (name == "fp8" ? 1e-5 : 1e-3) * scale, $"{name} kept vs dequantized twin: {Numerics.MaxAbsDiff(a, b)}");
         // Stated accuracy of the 8-bit weights themselves (logits of a random MoE model are dominated by
         // routing flips, so the check is per weight): relative Frobenius error <= 4% (FP8) / 1% (INT8) / 15% (INT4).
         var reference = original.state_dict();

@@ -19,10 +19,15 @@ public readonly unsafe struct WeightView(StoredWeight format, void* data, int ou
     public void* Scale { get; } = scale;
 }
 
-/// y[r, o] = Σᵢ x[r, i] · W[o, i] + b[o] for a few rows r (decoding), reading W as it is stored: bf16 is
-/// widened, int8/int4 converted and FP8 decoded in registers, so a token reads each weight byte once and
-/// nothing is dequantized to float32 in memory. Output rows are split over the cores. AVX2 + FMA, with a
-/// portable scalar fallback on other machines.
+/// Which implementation a kernel call uses: the best this machine has, the AVX2 float path, or the
+/// portable scalar one (tests compare them).
+public enum KernelPath { Best, Avx2, Portable }
+
+/// y[r, o] = Σᵢ x[r, i] · W[o, i] + b[o] for a few rows r (decoding), reading W as it is stored, so a
+/// token reads each weight byte once and nothing is dequantized to float32 in memory: bf16 is widened
+/// and FP8 decoded in registers; INT8 and INT4 are multiplied as integers with int16-quantized inputs
+/// where AVX-512BW exists (Int16Kernels), else converted to float32 in registers. Output rows are split
+/// over the cores. AVX2 + FMA, with a portable scalar fallback on other machines.
 public static unsafe class FewRowMatmul
 {
     public const int MaxRows = 8;
@@ -31,37 +36,74 @@ public static unsafe class FewRowMatmul
     /// Whether the vector kernels run here (otherwise the scalar fallback does, and callers prefer libtorch).
     public static bool Accelerated => Avx2.IsSupported && Fma.IsSupported;
 
-    /// `portable` runs the scalar path even where the vector one would (tests compare the two).
-    public static void Run(WeightView w, float* x, int rows, float* bias, float* y, bool portable = false)
+    public static void Run(WeightView w, float* x, int rows, float* bias, float* y, KernelPath path = KernelPath.Best)
     {
         if (rows is < 1 or > MaxRows) throw new ArgumentOutOfRangeException(nameof(rows));
+        var input = Input.Prepare(w, x, rows, path, KernelScratch.Slot.Input);
         var parts = Parts(w.OutFeatures);
         var per = (w.OutFeatures + parts - 1) / parts;
-        KernelThreads.Run(parts, part => Range(w, x, rows, bias, y, part * per, Math.Min(w.OutFeatures, (part + 1) * per), portable));
+        KernelThreads.Run(parts, part => Range(w, input, rows, bias, y, part * per, Math.Min(w.OutFeatures, (part + 1) * per), path));
     }
 
     /// Two matmuls of the same input (gate and up, q and kv) in one split over the cores.
     public static void RunPair(WeightView a, WeightView b, float* x, int rows, float* biasA, float* biasB, float* ya, float* yb)
     {
         if (rows is < 1 or > MaxRows) throw new ArgumentOutOfRangeException(nameof(rows));
+        var inputA = Input.Prepare(a, x, rows, KernelPath.Best, KernelScratch.Slot.Input);
+        var inputB = inputA.Fits(b) ? inputA : Input.Prepare(b, x, rows, KernelPath.Best, KernelScratch.Slot.SecondInput);
         int total = a.OutFeatures + b.OutFeatures, parts = Parts(total), per = (total + parts - 1) / parts;
         KernelThreads.Run(parts, part =>
         {
             int from = part * per, to = Math.Min(total, (part + 1) * per);
-            if (from < a.OutFeatures) Range(a, x, rows, biasA, ya, from, Math.Min(to, a.OutFeatures), false);
-            if (to > a.OutFeatures) Range(b, x, rows, biasB, yb, Math.Max(0, from - a.OutFeatures), to - a.OutFeatures, false);
+            if (from < a.OutFeatures) Range(a, inputA, rows, biasA, ya, from, Math.Min(to, a.OutFeatures), KernelPath.Best);
+            if (to > a.OutFeatures) Range(b, inputB, rows, biasB, yb, Math.Max(0, from - a.OutFeatures), to - a.OutFeatures, KernelPath.Best);
         });
     }
 
     private static int Parts(int outFeatures) => Math.Min(KernelThreads.Count, Math.Max(1, outFeatures / 64));
 
+    /// A call's input rows: float32, and for the integer kernels also quantized to int16 in the layout
+    /// the weight's format reads (Stride 0: none).
+    private readonly struct Input(float* x, short* quantized, int stride, float* scales, bool int4Order)
+    {
+        public float* X { get; } = x;
+        public short* Quantized { get; } = quantized;
+        public int Stride { get; } = stride;
+        public float* Scales { get; } = scales;
+        public bool Int4Order { get; } = int4Order;
+
+        public static Input Prepare(WeightView w, float* x, int rows, KernelPath path, KernelScratch.Slot slot)
+        {
+            var stride = QuantizedStride(w, path);
+            if (stride == 0) return new(x, null, 0, null, false);
+            var buffer = KernelScratch.Bytes(slot, (long)rows * stride * sizeof(short) + MaxRows * sizeof(float));
+            var q = (short*)buffer;
+            var scales = (float*)(buffer + (long)rows * stride * sizeof(short));
+            var int4 = w.Format == StoredWeight.Int4;
+            return Int16Activations.Quantize(x, rows, w.InFeatures, int4, q, stride, scales) ? new(x, q, stride, scales, int4) : new(x, null, 0, null, false);
+        }
+
+        /// Whether this input serves another weight as it is (the second of a pair).
+        public bool Fits(WeightView w) => QuantizedStride(w, KernelPath.Best) == Stride && (Stride == 0 || Int4Order == (w.Format == StoredWeight.Int4));
+
+        /// Shorts per quantized row for the integer kernels (whole INT4 groups; INT8 rounded to 32), 0 for none.
+        private static int QuantizedStride(WeightView w, KernelPath path) => path != KernelPath.Best || !Int16Kernels.Supported ? 0 : w.Format switch
+        {
+            StoredWeight.Int8 => (w.InFeatures + 31) / 32 * 32,
+            StoredWeight.Int4 => Int4Groups.Count(w.InFeatures) * Int4Groups.Size,
+            _ => 0,
+        };
+    }
+
     /// Output rows [from, to) of y = x Wᵀ + b.
-    private static void Range(WeightView w, float* x, int rows, float* bias, float* y, int from, int to, bool portable)
+    private static void Range(WeightView w, Input input, int rows, float* bias, float* y, int from, int to, KernelPath path)
     {
         for (int o = from; o < to; o++)
             for (int r = 0; r < rows; r++) y[r * w.OutFeatures + o] = bias is null ? 0 : bias[o];
-        if (Accelerated && !portable) Vector(w, x, rows, y, from, to);
-        else Scalar(w, x, rows, y, from, to);
+        if (input.Quantized is not null && w.Format == StoredWeight.Int8) Int16Kernels.Int8(w, input.Quantized, input.Stride, input.Scales, rows, y, from, to);
+        else if (input.Quantized is not null) Int16Kernels.Int4(w, input.Quantized, input.Stride, input.Scales, rows, y, from, to);
+        else if (Accelerated && path != KernelPath.Portable) Vector(w, input.X, rows, y, from, to);
+        else Scalar(w, input.X, rows, y, from, to);
     }
 
     private static void Vector(WeightView w, float* x, int rows, float* y, int from, int to)

@@ -2,19 +2,27 @@ using System.Runtime.InteropServices;
 
 namespace R1Sharp.Kernels;
 
-/// A per-thread scratch buffer for fused kernels' intermediates, grown as needed and reused, so a decode
-/// step allocates nothing for them.
+/// Per-thread scratch buffers for kernels' intermediates, grown as needed and reused, so a decode step
+/// allocates nothing for them. Each use has its own slot, since a fused kernel's intermediates are live
+/// while the matmuls inside it quantize their inputs.
 internal static unsafe class KernelScratch
 {
-    [ThreadStatic] private static float* _buffer;
-    [ThreadStatic] private static long _capacity;
+    public enum Slot { Intermediates, Input, SecondInput }
 
-    public static float* Floats(long count)
+    [ThreadStatic] private static byte*[]? _buffers;
+    [ThreadStatic] private static long[]? _capacities;
+
+    public static float* Floats(long count) => (float*)Bytes(Slot.Intermediates, count * sizeof(float));
+
+    public static byte* Bytes(Slot slot, long count)
     {
-        if (count <= _capacity) return _buffer;
-        if (_buffer is not null) NativeMemory.AlignedFree(_buffer);
-        _capacity = Math.Max(count, _capacity * 2);
-        _buffer = (float*)NativeMemory.AlignedAlloc((nuint)(_capacity * sizeof(float)), 64);
-        return _buffer;
+        _buffers ??= new byte*[3];
+        _capacities ??= new long[3];
+        int s = (int)slot;
+        if (count <= _capacities[s]) return _buffers[s];
+        if (_buffers[s] is not null) NativeMemory.AlignedFree(_buffers[s]);
+        _capacities[s] = Math.Max(count, _capacities[s] * 2);
+        _buffers[s] = (byte*)NativeMemory.AlignedAlloc((nuint)_capacities[s], 64);
+        return _buffers[s];
     }
 }
