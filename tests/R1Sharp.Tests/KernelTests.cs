@@ -49,6 +49,42 @@ public class KernelTests
         }
     }
 
+    /// MLA's absorbed decode reads kv_b from both sides: row slices (a head's value rows) through Run, and
+    /// rows weighted by an input (a head's key rows, xᵀW) through AccumulateRows.
+    [Theory, MemberData(nameof(Formats))]
+    public unsafe void RowSlicesAndWeightedRowsEqualLibtorch(WeightFormat format)
+    {
+        if (format == WeightFormat.Fp8) return;   // FP8's 128-row scale blocks are never sliced (the libtorch path runs)
+        using var noGrad = no_grad();
+        var generator = new Generator(11);
+        foreach (var (outFeatures, inFeatures, first, count) in new[] { (40, 72, 8, 24), (256, 256, 64, 64), (33, 17, 0, 33) })
+        foreach (var rows in new[] { 1, 3 })
+        {
+            using var scope = NewDisposeScope();
+            var dense = randn([outFeatures, inFeatures], generator: generator) * 0.1;
+            using var layer = format == WeightFormat.F32 ? null : new QuantizedLinear(inFeatures, outFeatures, format);
+            layer?.Assign(dense);
+            var weight = (layer?.Dequantized() ?? dense).to_type(ScalarType.Float64);
+            var view = layer?.View() ?? KernelLinear.View(dense);
+            var slice = weight.narrow(0, first, count);
+
+            var x = randn([rows, inFeatures], generator: generator);
+            var y = empty(rows, count);
+            FewRowMatmul.RunOnThisThread(view.Rows(first, count), (float*)TensorMemory.Pointer(x), rows, (float*)TensorMemory.Pointer(y));
+            var expected = matmul(x.to_type(ScalarType.Float64), slice.t());
+            var allowed = 1e-5 * Math.Sqrt(inFeatures) * Math.Max(1, expected.abs().max().item<double>()) + InputRounding(x, slice, format, KernelPath.Best);
+            Assert.True(((y.to_type(ScalarType.Float64) - expected).abs() <= allowed).all().item<bool>(), $"{format} rows {first}+{count} of {outFeatures}x{inFeatures}, {rows} inputs");
+
+            var a = randn([rows, count + 5], generator: generator);   // a stride wider than the rows used
+            var start = randn([rows, inFeatures], generator: generator);
+            var accumulated = start.clone();
+            FewRowMatmul.AccumulateRows(view, first, count, (float*)TensorMemory.Pointer(a), count + 5, rows, (float*)TensorMemory.Pointer(accumulated));
+            var reference = start.to_type(ScalarType.Float64) + matmul(a.narrow(1, 0, count).to_type(ScalarType.Float64), slice);
+            var error = (accumulated.to_type(ScalarType.Float64) - reference).abs().max().item<double>();
+            Assert.True(error <= 1e-5 * Math.Sqrt(count) * Math.Max(1, reference.abs().max().item<double>()), $"{format} weighted rows {first}+{count} of {outFeatures}x{inFeatures}: {error:E2}");
+        }
+    }
+
     /// [rows, out]: half an int16 step of each input row times Σᵢ |W[o, i]|, where the integer kernels run.
     private static Tensor InputRounding(Tensor x, Tensor weight, WeightFormat format, KernelPath path)
     {

@@ -86,14 +86,19 @@ public sealed class KvCache : IDisposable
     }
 
     /// The first `length` positions of a layer's buffers, for this cache's rows.
-    public Tensor[] Read(int layer, long length) => _layers[layer]
-        .Select(t => _rows is null ? t.narrow(1, 0, length) : t.narrow(1, 0, length).index_select(0, RowIndex(t.device)))
-        .ToArray();
+    public Tensor[] Read(int layer, long length) => _layers[layer].Select(t => OwnRows(t.narrow(1, 0, length))).ToArray();
 
     /// Every slot of a local layer's ring, for this cache's rows: [B, RingCapacity, ...] each.
-    public Tensor[] ReadRing(int layer) => _layers[layer]
-        .Select(t => _rows is null ? t : t.index_select(0, RowIndex(t.device)))
-        .ToArray();
+    public Tensor[] ReadRing(int layer) => _layers[layer].Select(OwnRows).ToArray();
+
+    /// This cache's rows of a root buffer: a view when they are consecutive (a copy per step otherwise).
+    private Tensor OwnRows(Tensor buffer)
+    {
+        if (_rows is null) return buffer;
+        var consecutive = true;
+        for (int i = 1; i < _rows.Length && consecutive; i++) consecutive = _rows[i] == _rows[0] + i;
+        return consecutive ? buffer.narrow(0, _rows[0], _rows.Length) : buffer.index_select(0, RowIndex(buffer.device));
+    }
 
     /// Writes the kept new tokens (values [B, T, ...]) into a local layer's ring.
     public void WriteRing(int layer, Models.RingWrite write, params Tensor[] values)

@@ -17,6 +17,21 @@ public readonly unsafe struct WeightView(StoredWeight format, void* data, int ou
     public int OutFeatures { get; } = outFeatures;
     public int InFeatures { get; } = inFeatures;
     public void* Scale { get; } = scale;
+
+    /// Rows [first, first + count) as a matrix of their own (not FP8, whose scale blocks span 128 rows).
+    public WeightView Rows(int first, int count)
+    {
+        if (first < 0 || count < 0 || first + count > OutFeatures) throw new ArgumentOutOfRangeException(nameof(first), $"rows {first}..{first + count} of {OutFeatures}");
+        long at = (long)first * InFeatures, groups = Int4Groups.Count(InFeatures);
+        return Format switch
+        {
+            StoredWeight.F32 => new(Format, (float*)Data + at, count, InFeatures),
+            StoredWeight.Bf16 => new(Format, (ushort*)Data + at, count, InFeatures),
+            StoredWeight.Int8 => new(Format, (sbyte*)Data + at, count, InFeatures, (float*)Scale + first),
+            StoredWeight.Int4 => new(Format, (byte*)Data + first * groups * Int4Groups.BytesPerGroup, count, InFeatures, (ushort*)Scale + first * groups),
+            _ => throw new NotSupportedException("FP8 weights are sliced by whole 128-row blocks only"),
+        };
+    }
 }
 
 /// Which implementation a kernel call uses: the best this machine has, the AVX2 float path, or the
@@ -58,6 +73,77 @@ public static unsafe class FewRowMatmul
             if (from < a.OutFeatures) Range(a, inputA, rows, biasA, ya, from, Math.Min(to, a.OutFeatures), KernelPath.Best);
             if (to > a.OutFeatures) Range(b, inputB, rows, biasB, yb, Math.Max(0, from - a.OutFeatures), to - a.OutFeatures, KernelPath.Best);
         });
+    }
+
+    /// The same on the calling thread alone, for callers that split their work over the cores themselves.
+    internal static void RunOnThisThread(WeightView w, float* x, int rows, float* y)
+    {
+        if (rows is < 1 or > MaxRows) throw new ArgumentOutOfRangeException(nameof(rows));
+        Range(w, Input.Prepare(w, x, rows, KernelPath.Best, KernelScratch.Slot.Input), rows, null, y, 0, w.OutFeatures, KernelPath.Best);
+    }
+
+    /// y[r, c] += Σ_k a[r, k] · W[first + k, c] over k in [0, count): rows of W weighted by a (xᵀW, the other
+    /// side from Run), each row decoded once for every r. a has `aStride` floats per r, y has InFeatures.
+    internal static void AccumulateRows(WeightView w, int first, int count, float* a, int aStride, int rows, float* y)
+    {
+        int n = w.InFeatures;
+        var decoded = KernelScratch.Floats(n);
+        for (int k = 0; k < count; k++)
+        {
+            DecodeRow(w, first + k, decoded);
+            for (int r = 0; r < rows; r++)
+            {
+                float* target = y + (long)r * n;
+                var weight = a[(long)r * aStride + k];
+                var factor = Vector256.Create(weight);
+                int c = 0;
+                for (; c + 8 <= n; c += 8) Vector256.Store(Vector256.MultiplyAddEstimate(Vector256.Load(decoded + c), factor, Vector256.Load(target + c)), target + c);
+                for (; c < n; c++) target[c] += weight * decoded[c];
+            }
+        }
+    }
+
+    /// Row o of W as float32 values (what a dequantized matrix holds), eight at a time.
+    private static void DecodeRow(WeightView w, int o, float* target)
+    {
+        int n = w.InFeatures, c = 0;
+        long at = (long)o * n;
+        switch (w.Format)
+        {
+            case StoredWeight.F32:
+                Buffer.MemoryCopy((float*)w.Data + at, target, n * 4L, n * 4L);
+                return;
+            case StoredWeight.Bf16:
+                for (; c + 8 <= n; c += 8) Avx.Store(target + c, Bf16Decode.Load((byte*)((ushort*)w.Data + at), c));
+                break;
+            case StoredWeight.Int8:
+                var rowScale = Vector256.Create(((float*)w.Scale)[o]);
+                for (; c + 8 <= n; c += 8) Avx.Store(target + c, Avx.Multiply(Int8Decode.Load((byte*)w.Data + at, c), rowScale));
+                break;
+            case StoredWeight.Fp8:
+                var blocks = (n + Fp8Block - 1) / Fp8Block;
+                for (; c + 8 <= n; c += 8)
+                    Avx.Store(target + c, Avx.Multiply(Fp8Decode.Load((byte*)w.Data + at, c), Vector256.Create(((float*)w.Scale)[(long)(o / Fp8Block) * blocks + c / Fp8Block] * Fp8Unbias)));
+                break;
+            case StoredWeight.Int4:
+                int groups = Int4Groups.Count(n);
+                var row = (byte*)w.Data + (long)o * groups * Int4Groups.BytesPerGroup;
+                var low = Vector128.Create((byte)0x0F);
+                var eight = Vector256.Create(8f);
+                for (int g = 0; g < n / Int4Groups.Size; g++, c += Int4Groups.Size)
+                {
+                    var bytes = Sse2.LoadVector128(row + g * Int4Groups.BytesPerGroup);
+                    var lowNibbles = Sse2.And(bytes, low);
+                    var highNibbles = Sse2.And(Sse2.ShiftRightLogical(bytes.AsUInt16(), 4).AsByte(), low);
+                    var scale = Vector256.Create(BitConverter.Int32BitsToSingle(((ushort*)w.Scale)[(long)o * groups + g] << 16));
+                    Avx.Store(target + c, Avx.Multiply(Avx.Subtract(Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(lowNibbles)), eight), scale));
+                    Avx.Store(target + c + 8, Avx.Multiply(Avx.Subtract(Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(Sse2.ShiftRightLogical128BitLane(lowNibbles, 8))), eight), scale));
+                    Avx.Store(target + c + 16, Avx.Multiply(Avx.Subtract(Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(highNibbles)), eight), scale));
+                    Avx.Store(target + c + 24, Avx.Multiply(Avx.Subtract(Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(Sse2.ShiftRightLogical128BitLane(highNibbles, 8))), eight), scale));
+                }
+                break;
+        }
+        for (; c < n; c++) target[c] = Dequantized(w, o, c);
     }
 
     private static int Parts(int outFeatures) => Math.Min(KernelThreads.Count, Math.Max(1, outFeatures / 64));

@@ -14,7 +14,7 @@ public static unsafe class SwiGlu
         int inner = gate.OutFeatures;
         float* g = scratch, u = scratch + rows * inner, h = scratch + 2 * rows * inner;
         FewRowMatmul.RunPair(gate, up, x, rows, gateBias, upBias, g, u);
-        for (long i = 0; i < (long)rows * inner; i++) h[i] = g[i] / (1 + MathF.Exp(-g[i])) * u[i];
+        SiluTimes(g, u, h, (long)rows * inner);
         var d = scratch + 3 * rows * inner;
         FewRowMatmul.Run(down, h, rows, downBias, d);
         int hidden = down.OutFeatures;
@@ -25,6 +25,19 @@ public static unsafe class SwiGlu
             for (; k + 8 <= n; k += 8) Vector256.Store(Vector256.MultiplyAddEstimate(Vector256.Load(d + k), s, Vector256.Load(y + k)), y + k);
         }
         for (; k < n; k++) y[k] += scale * d[k];
+    }
+
+    /// h = silu(g) ⊙ u = g / (1 + e^-g) · u.
+    private static void SiluTimes(float* g, float* u, float* h, long n)
+    {
+        long i = 0;
+        if (Vector256.IsHardwareAccelerated)
+            for (; i + 8 <= n; i += 8)
+            {
+                var v = Vector256.Load(g + i);
+                Vector256.Store(v / (Vector256<float>.One + Vector256.Exp(-v)) * Vector256.Load(u + i), h + i);
+            }
+        for (; i < n; i++) h[i] = g[i] / (1 + MathF.Exp(-g[i])) * u[i];
     }
 
     /// Floats of scratch Run needs.

@@ -35,18 +35,18 @@ public sealed class GroupedQueryAttention : nn.Module
         var k = Rope.ApplyRotateHalf(_k.forward(x).view(b, t, _kvHeads, _headDim), ctx.Cos.unsqueeze(2), ctx.Sin.unsqueeze(2));
         var v = _v.forward(x).view(b, t, _kvHeads, _headDim);
         var kv = ctx.StoreAndRead(layer, k, v);                                                // [B, S, kv, d] each
-        (k, v) = (kv[0], kv[1]);
-        var output = nn.functional.scaled_dot_product_attention(
-            q.transpose(1, 2), ShareHeads(k), ShareHeads(v), attn_mask: ctx.MaskFor(layer).to_type(x.dtype)); // [B, h, T, d]
-        return _o.forward(output.transpose(1, 2).reshape(b, t, _heads * _headDim)).MoveToOuterDisposeScope();
+        var output = Attend(q, kv[0], kv[1], ctx.MaskFor(layer).to_type(x.dtype));              // [B, T, h·d]
+        return _o.forward(output).MoveToOuterDisposeScope();
     }
 
-    /// [B, S, kv, d] -> [B, h, S, d], each key/value head repeated for its group of query heads.
-    private Tensor ShareHeads(Tensor x)
+    /// q [B, T, h, d] against k, v [B, S, kv, d]: each key/value head's group of g query heads attends as
+    /// g·T query rows, so the cache is read as it is, never repeated per head. mask [B, 1, T, S].
+    private Tensor Attend(Tensor q, Tensor k, Tensor v, Tensor mask)
     {
-        long b = x.shape[0], s = x.shape[1];
-        var perHead = x.transpose(1, 2);
-        if (_kvHeads == _heads) return perHead;
-        return perHead.unsqueeze(2).expand(b, _kvHeads, _heads / _kvHeads, s, _headDim).reshape(b, _heads, s, _headDim);
+        long b = q.shape[0], t = q.shape[1], s = k.shape[1], g = _heads / _kvHeads, m = mask.shape[0];
+        var queries = q.view(b, t, _kvHeads, g, _headDim).permute(0, 2, 3, 1, 4).reshape(b, _kvHeads, g * t, _headDim);
+        var groupMask = mask.unsqueeze(2).expand(m, 1, g, t, s).reshape(m, 1, g * t, s);
+        var output = nn.functional.scaled_dot_product_attention(queries, k.transpose(1, 2), v.transpose(1, 2), attn_mask: groupMask);
+        return output.view(b, _kvHeads, g, t, _headDim).permute(0, 3, 1, 2, 4).reshape(b, t, _heads * _headDim);
     }
 }

@@ -1,3 +1,4 @@
+using R1Sharp.Kernels;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -58,24 +59,63 @@ public sealed class LatentAttention : nn.Module
         var cached = ctx.StoreAndRead(layer, latent, ropeKey);                                // [B, S, ...] each
         (latent, ropeKey) = (cached[0], cached[1]);
 
-        var wkvB = Projection.Weight(_kvB).view(_heads, _nope + _v, _rank);
-        var output = ctx.Mode == AttentionMode.Absorbed
-            ? Absorbed(qNope, qRope, latent, ropeKey, wkvB, ctx.MaskFor(layer))
-            : Naive(qNope, qRope, latent, ropeKey, ctx.MaskFor(layer));                            // [B, h, T, v]
+        var output = ctx.Mode == AttentionMode.Naive ? Naive(qNope, qRope, latent, ropeKey, ctx.MaskFor(layer))
+            : _kvB is IKernelProjection kvB && KernelLinear.Applies(x, kvB.NeedsGrad) && kvB.View() is { Format: not StoredWeight.Fp8 } view
+                ? AbsorbedKernels(qNope, qRope, latent, ropeKey, view, ctx.MaskFor(layer))
+                : Absorbed(qNope, qRope, latent, ropeKey, Projection.Weight(_kvB).view(_heads, _nope + _v, _rank), ctx.MaskFor(layer)); // [B, h, T, v]
         return _o.forward(output.transpose(1, 2).reshape(b, t, _heads * _v)).MoveToOuterDisposeScope();
     }
 
     // Official default: fold kv_b_proj's key half into q and its value half into the output, so
-    // attention runs directly against the cached latent and nothing per-head is materialised.
+    // attention runs directly against the cached latent: every head scores the same latent and rope key,
+    // so each sequence's heads form one batched matmul and nothing is repeated per head.
     private Tensor Absorbed(Tensor qNope, Tensor qRope, Tensor latent, Tensor ropeKey, Tensor wkvB, Tensor mask)
     {
-        long b = latent.shape[0], s = latent.shape[1];
-        var qLatent = matmul(qNope.transpose(1, 2), wkvB.narrow(1, 0, _nope));               // [B, h, T, rank]
-        var queries = cat([qLatent, qRope.transpose(1, 2)], -1);                               // [B, h, T, rank+rope]
-        var keys = cat([latent, ropeKey], -1).unsqueeze(1).expand(b, _heads, s, _rank + _rope);
-        var values = latent.unsqueeze(1).expand(b, _heads, s, _rank);
-        var context = Attend(queries, keys, values, mask);                                     // [B, h, T, rank]
-        return matmul(context, wkvB.narrow(1, _nope, _v).transpose(-1, -2));                  // [B, h, T, v]
+        var qLatent = matmul(qNope.transpose(1, 2), wkvB.narrow(1, 0, _nope));                  // [B, h, T, rank]
+        var context = LatentContext(qLatent, qRope, latent, ropeKey, mask);                     // [B, h, T, rank]
+        return matmul(context, wkvB.narrow(1, _nope, _v).transpose(-1, -2));                    // [B, h, T, v]
+    }
+
+    /// The same for a few tokens (decoding) with kv_b_proj read as stored by the kernels, never as a
+    /// float32 copy: per head the query latent qNope·W_k (rows of W weighted) and the output ctx·W_vᵀ,
+    /// the heads split over the cores.
+    private unsafe Tensor AbsorbedKernels(Tensor qNope, Tensor qRope, Tensor latent, Tensor ropeKey, WeightView kvB, Tensor mask)
+    {
+        int b = (int)latent.shape[0], t = (int)qNope.shape[1], heads = _heads, nope = _nope, v = _v, rank = _rank, stride = _nope + _v;
+        var queries = qNope.contiguous();                                                       // [B, T, h, nope]
+        var qLatent = zeros(b, heads, t, rank);
+        float* q = (float*)TensorMemory.Pointer(queries), ql = (float*)TensorMemory.Pointer(qLatent);
+        var parts = Math.Min(KernelThreads.Count, heads);
+        KernelThreads.Run(parts, part =>
+        {
+            for (int h = part; h < heads; h += parts)
+                for (int s = 0; s < b; s++)
+                    FewRowMatmul.AccumulateRows(kvB, h * stride, nope, q + ((long)s * t * heads + h) * nope, heads * nope, t, ql + ((long)s * heads + h) * t * rank);
+        });
+        var context = LatentContext(qLatent, qRope, latent, ropeKey, mask).contiguous();        // [B, h, T, rank]
+        var output = empty(b, heads, t, v);
+        float* c = (float*)TensorMemory.Pointer(context), o = (float*)TensorMemory.Pointer(output);
+        KernelThreads.Run(parts, part =>
+        {
+            for (int h = part; h < heads; h += parts)
+                for (int s = 0; s < b; s++)
+                {
+                    long at = (long)s * heads + h;
+                    FewRowMatmul.RunOnThisThread(kvB.Rows(h * stride + nope, v), c + at * t * rank, t, o + at * t * v);
+                }
+        });
+        return output;
+    }
+
+    /// softmax(scale · (qLatent latentᵀ + qRope ropeKeyᵀ) + mask) latent: [B, h, T, rank], in one batched
+    /// matmul per sequence for all heads.
+    private Tensor LatentContext(Tensor qLatent, Tensor qRope, Tensor latent, Tensor ropeKey, Tensor mask)
+    {
+        long b = latent.shape[0], s = latent.shape[1], t = qLatent.shape[2];
+        var scores = matmul(qLatent.reshape(b, _heads * t, _rank), latent.transpose(1, 2))
+            + matmul(qRope.transpose(1, 2).reshape(b, _heads * t, _rope), ropeKey.transpose(1, 2)); // [B, h·T, S]
+        var weights = (scores.view(b, _heads, t, s).to_type(ScalarType.Float32) * _softmaxScale + mask).softmax(-1);
+        return matmul(weights.to_type(latent.dtype).view(b, _heads * t, s), latent).view(b, _heads, t, _rank);
     }
 
     private Tensor Naive(Tensor qNope, Tensor qRope, Tensor latent, Tensor ropeKey, Tensor mask)
