@@ -13,7 +13,7 @@ public static class QuantizeCommand
         var to = new Option<string>("--to") { Description = "fp8 (DeepSeek's E4M3 + 128x128 block scales), int8 (per-channel) or int4 (per group of 32)", Required = true };
         to.AcceptOnlyFromAmong("fp8", "int8", "int4");
         var output = new Option<string>("--out") { Description = "folder to write", Required = true };
-        var command = new Command("quantize", "Write an 8- or 4-bit copy of a model; embeddings, norms, router and lm_head stay BF16/F32.") { dir, to, output };
+        var command = new Command("quantize", "Write an 8- or 4-bit copy of a model; norms and the router stay F32, embeddings and lm_head BF16 (fp8) or INT8 per row (int8, int4).") { dir, to, output };
         command.SetAction(parse => CommandRunner.Guard(() =>
         {
             var format = CommandRunner.ParseWeights(parse.GetValue(to)!);
