@@ -218,11 +218,16 @@ public class ServerTests
             var response = await server.Http.PostAsync("/v1/completions", Body($$"""{"prompt":"q","max_tokens":3,"priority":{{priority}}}"""));
             lock (finished) finished.Add(name + (response.IsSuccessStatusCode ? "" : " " + response.StatusCode + response.Content.ReadAsStringAsync().Result));
         }
+        async Task UntilWaiting(int count)   // generous: the suites run side by side on two cores
+        {
+            var watch = Stopwatch.StartNew();
+            while (metrics.Waiting < count && watch.Elapsed < TimeSpan.FromSeconds(60)) await Task.Delay(5);
+            Assert.True(metrics.Waiting >= count, $"{metrics.Waiting} requests waiting, expected {count}");
+        }
         var low = Run("low", 5);
-        var watch = Stopwatch.StartNew();
-        while (metrics.Waiting < 1 && watch.Elapsed < TimeSpan.FromSeconds(5)) await Task.Delay(5);
+        await UntilWaiting(1);
         var high = Run("high", -5);
-        while (metrics.Waiting < 2 && watch.Elapsed < TimeSpan.FromSeconds(5)) await Task.Delay(5);
+        await UntilWaiting(2);
         Assert.Equal(1, server.Scheduler.Running);
         blocker.Dispose();
         await Task.WhenAll(low, high);

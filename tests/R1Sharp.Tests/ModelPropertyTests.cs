@@ -122,6 +122,30 @@ public class ModelPropertyTests
         Numerics.AssertClose(full(40, 2.5f), weights.sum(-1), 1e-5, "weights sum to routed_scaling_factor");
     }
 
+    /// Decoding routes a few tokens over C# arrays; it must choose the same experts with the same weights as
+    /// libtorch's path (taken here for 40 rows): sigmoid + correction bias + groups, and softmax without either.
+    [Theory]
+    [InlineData("sigmoid")]
+    [InlineData("softmax")]
+    public void FewTokenRoutingEqualsLibtorchRouting(string scoring)
+    {
+        using var model = scoring == "sigmoid" ? TinyModels.Model()
+            : TinyModels.Model(c => { c["scoring_func"] = "softmax"; c["topk_method"] = "greedy"; c["n_group"] = 1; c["topk_group"] = 1; c["norm_topk_prob"] = false; });
+        using var _ = no_grad();
+        var gate = model.Layers[1].Moe!.Gate;
+        if (gate.CorrectionBias is { } bias) bias.copy_(randn(bias.shape, generator: new Generator(3)) * 0.1);
+        var x = randn([40, 32], generator: new Generator(9));
+        var all = gate.Route(x);
+        foreach (var (start, rows) in new[] { (0, 1), (1, 3), (8, 8), (39, 1) })
+        {
+            var few = gate.Route(x.narrow(0, start, rows));
+            Assert.Equal(all.Experts.narrow(0, start, rows).data<long>().ToArray(), few.Experts.data<long>().ToArray());
+            Numerics.AssertClose(all.Weights.narrow(0, start, rows), few.Weights, 1e-6, $"{scoring} weights rows {start}+{rows}");
+            Numerics.AssertClose(all.Scores.narrow(0, start, rows), few.Scores, 1e-6, $"{scoring} scores");
+            Numerics.AssertClose(all.Logits.narrow(0, start, rows), few.Logits, 1e-5, $"{scoring} logits");
+        }
+    }
+
     [Fact]
     public void RopePreservesNormsAndDependsOnlyOnRelativePosition()
     {

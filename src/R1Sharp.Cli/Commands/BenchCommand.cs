@@ -41,6 +41,8 @@ public static class BenchCommand
                 moe_overhead_ratio_decode = Nullable(r.MoeOverheadRatioDecode, 3),
                 moe_layer_ms = Nullable(r.MoeSecondsPrefill * 1000, 3),
                 dense_equivalent_ms = Nullable(r.DenseSecondsPrefill * 1000, 3),
+                moe_layer_decode_ms = Nullable(r.MoeSecondsDecode * 1000, 4),
+                dense_equivalent_decode_ms = Nullable(r.DenseSecondsDecode * 1000, 4),
             }));
             return 0;
         }));

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using R1Sharp.Kernels;
 using R1Sharp.Models;
 using static TorchSharp.torch;
 
@@ -10,7 +11,8 @@ public static class ForwardBenchmark
 {
     public sealed record Result(
         int PrefillTokens, double PrefillTokensPerSecond, int DecodeSteps, double DecodeTokensPerSecond, double UncachedDecodeTokensPerSecond,
-        double MoeOverheadRatioPrefill, double MoeOverheadRatioDecode, double MoeSecondsPrefill, double DenseSecondsPrefill, int Threads);
+        double MoeOverheadRatioPrefill, double MoeOverheadRatioDecode, double MoeSecondsPrefill, double DenseSecondsPrefill,
+        double MoeSecondsDecode, double DenseSecondsDecode, int Threads);
 
     public static Result Run(CausalLM model, int tokens, int decodeSteps = 32, int repeats = 5, long seed = 0)
     {
@@ -40,9 +42,11 @@ public static class ForwardBenchmark
         sequence.Dispose();
 
         var (moePrefill, densePrefill) = model is DeepSeekForCausalLM d ? MoeVersusDense(d, tokens, repeats, generator) : (double.NaN, double.NaN);
-        var (moeDecode, denseDecode) = model is DeepSeekForCausalLM d2 ? MoeVersusDense(d2, 1, repeats * 4, generator) : (double.NaN, double.NaN);
+        var (moeDecode, denseDecode) = (double.NaN, double.NaN);
+        using (LibtorchThreads.ForDecoding())   // as the decode engine runs a step
+            if (model is DeepSeekForCausalLM d2) (moeDecode, denseDecode) = MoeVersusDense(d2, 1, repeats * 40, generator);
         return new Result(tokens, tokens / prefill, decodeSteps, decodeTokensPerSecond, 1 / uncached,
-            moePrefill / densePrefill, moeDecode / denseDecode, moePrefill, densePrefill, get_num_threads());
+            moePrefill / densePrefill, moeDecode / denseDecode, moePrefill, densePrefill, moeDecode, denseDecode, get_num_threads());
     }
 
     /// Seconds for one MoE layer vs one dense SwiGLU whose inner size is (k + shared) experts' worth.

@@ -17,14 +17,7 @@ public static unsafe class SwiGlu
         SiluTimes(g, u, h, (long)rows * inner);
         var d = scratch + 3 * rows * inner;
         FewRowMatmul.Run(down, h, rows, downBias, d);
-        int hidden = down.OutFeatures;
-        int n = rows * hidden, k = 0;
-        if (Vector256.IsHardwareAccelerated)
-        {
-            var s = Vector256.Create(scale);
-            for (; k + 8 <= n; k += 8) Vector256.Store(Vector256.MultiplyAddEstimate(Vector256.Load(d + k), s, Vector256.Load(y + k)), y + k);
-        }
-        for (; k < n; k++) y[k] += scale * d[k];
+        ScaledAdd.Run(d, scale, y, (long)rows * down.OutFeatures);
     }
 
     /// h = silu(g) ⊙ u = g / (1 + e^-g) · u.

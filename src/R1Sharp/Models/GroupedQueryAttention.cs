@@ -1,3 +1,4 @@
+using R1Sharp.Kernels;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -31,8 +32,18 @@ public sealed class GroupedQueryAttention : nn.Module
     {
         using var scope = NewDisposeScope();
         long b = x.shape[0], t = x.shape[1];
-        var q = Rope.ApplyRotateHalf(_q.forward(x).view(b, t, _heads, _headDim), ctx.Cos.unsqueeze(2), ctx.Sin.unsqueeze(2));
-        var k = Rope.ApplyRotateHalf(_k.forward(x).view(b, t, _kvHeads, _headDim), ctx.Cos.unsqueeze(2), ctx.Sin.unsqueeze(2));
+        var q = _q.forward(x).view(b, t, _heads, _headDim);
+        var k = _k.forward(x).view(b, t, _kvHeads, _headDim);
+        if (RopeInPlace.Applies(q, ctx.Cos) && RopeInPlace.Applies(k, ctx.Cos))
+        {
+            RopeInPlace.RotateHalf(q, _heads, _headDim, ctx.Cos, ctx.Sin);
+            RopeInPlace.RotateHalf(k, _kvHeads, _headDim, ctx.Cos, ctx.Sin);
+        }
+        else
+        {
+            q = Rope.ApplyRotateHalf(q, ctx.Cos.unsqueeze(2), ctx.Sin.unsqueeze(2));
+            k = Rope.ApplyRotateHalf(k, ctx.Cos.unsqueeze(2), ctx.Sin.unsqueeze(2));
+        }
         var v = _v.forward(x).view(b, t, _kvHeads, _headDim);
         var kv = ctx.StoreAndRead(layer, k, v);                                                // [B, S, kv, d] each
         var output = Attend(q, kv[0], kv[1], ctx.MaskFor(layer).to_type(x.dtype));              // [B, T, h·d]

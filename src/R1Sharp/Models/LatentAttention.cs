@@ -50,11 +50,21 @@ public sealed class LatentAttention : nn.Module
         long b = x.shape[0], t = x.shape[1];
         var q = (_q is not null ? _q.forward(x) : _qB!.forward(_qNorm!.forward(_qA!.forward(x))))
             .view(b, t, _heads, _nope + _rope);                                           // [B, T, h, nope+rope]
-        var qNope = q.narrow(-1, 0, _nope);
-        var qRope = Rope.ApplyInterleaved(q.narrow(-1, _nope, _rope), ctx.Cos.unsqueeze(2), ctx.Sin.unsqueeze(2));
         var kv = _kvA.forward(x);                                                         // [B, T, rank+rope]
+        Tensor qRope, ropeKey;
+        if (RopeInPlace.Applies(q, ctx.Cos) && RopeInPlace.Applies(kv, ctx.Cos))
+        {
+            RopeInPlace.Interleaved(q, _heads, _nope + _rope, _nope, _rope, ctx.Cos, ctx.Sin);
+            RopeInPlace.Interleaved(kv, 1, _rank + _rope, _rank, _rope, ctx.Cos, ctx.Sin);
+            (qRope, ropeKey) = (q.narrow(-1, _nope, _rope), kv.narrow(-1, _rank, _rope));
+        }
+        else
+        {
+            qRope = Rope.ApplyInterleaved(q.narrow(-1, _nope, _rope), ctx.Cos.unsqueeze(2), ctx.Sin.unsqueeze(2));
+            ropeKey = Rope.ApplyInterleaved(kv.narrow(-1, _rank, _rope), ctx.Cos, ctx.Sin);  // [B, T, rope]
+        }
+        var qNope = q.narrow(-1, 0, _nope);
         var latent = _kvNorm.forward(kv.narrow(-1, 0, _rank));                            // [B, T, rank]
-        var ropeKey = Rope.ApplyInterleaved(kv.narrow(-1, _rank, _rope), ctx.Cos, ctx.Sin); // [B, T, rope]
 
         var cached = ctx.StoreAndRead(layer, latent, ropeKey);                                // [B, S, ...] each
         (latent, ropeKey) = (cached[0], cached[1]);

@@ -1,3 +1,5 @@
+using System.Runtime.Intrinsics;
+using R1Sharp.Kernels;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -29,6 +31,7 @@ public sealed class MoeGate : nn.Module
 
     public Routing Route(Tensor x)
     {
+        if (KernelLinear.Applies(x, weight.requires_grad) && x.dtype == ScalarType.Float32 && RouteFew(x) is { } few) return few;
         using var scope = NewDisposeScope();
         int n = (int)x.shape[0], groups = _config.ExpertGroups, k = _config.NumExpertsPerTok!.Value;
         var logits = nn.functional.linear(x.to_type(ScalarType.Float32), weight.to_type(ScalarType.Float32));
@@ -51,5 +54,92 @@ public sealed class MoeGate : nn.Module
         weights = (weights * _config.RoutedScalingFactor).to_type(x.dtype);
         return new Routing(weights.MoveToOuterDisposeScope(), experts.MoveToOuterDisposeScope(),
             logits.MoveToOuterDisposeScope(), scores.MoveToOuterDisposeScope());
+    }
+
+    /// The same for a few tokens (decoding) over C# arrays, where libtorch's twenty small ops per call cost
+    /// more than the arithmetic: the logits by the kernels, then per token the scores, the group limit and
+    /// the top k. Null when a logit is not finite (libtorch's path then decides, as it orders NaN).
+    private unsafe Routing? RouteFew(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        int n = (int)x.shape[0], e = _config.RoutedExperts, k = _config.NumExpertsPerTok!.Value;
+        int groups = _config.ExpertGroups, perGroup = e / groups, keepGroups = _config.GroupsPerToken;
+        var input = x.contiguous();
+        var logits = empty(n, e);
+        var scores = empty(n, e);
+        var experts = empty(n, k, dtype: ScalarType.Int64);
+        var weights = empty(n, k);
+        float* l = (float*)TensorMemory.Pointer(logits), sc = (float*)TensorMemory.Pointer(scores), w = (float*)TensorMemory.Pointer(weights);
+        long* ids = (long*)TensorMemory.Pointer(experts);
+        FewRowMatmul.Run(KernelLinear.View(weight), (float*)TensorMemory.Pointer(input), n, null, l);
+        var bias = e_score_correction_bias is null ? null : (float*)TensorMemory.Pointer(e_score_correction_bias);
+        var choice = stackalloc float[e];
+        var groupScore = stackalloc float[groups];
+        for (int t = 0; t < n; t++)
+        {
+            float* logit = l + (long)t * e, score = sc + (long)t * e;
+            for (int j = 0; j < e; j++) if (!float.IsFinite(logit[j])) return null;
+            if (_config.ScoringFunc == "softmax") Softmax(logit, score, e); else Sigmoid(logit, score, e);
+            for (int j = 0; j < e; j++) choice[j] = bias is null ? score[j] : score[j] + bias[j];
+            if (groups > 1)
+            {
+                for (int g = 0; g < groups; g++) groupScore[g] = bias is null ? Max(choice + g * perGroup, perGroup) : TopTwoSum(choice + g * perGroup, perGroup);
+                for (int kept = 0; kept < keepGroups; kept++) groupScore[ArgMax(groupScore, groups)] = float.NaN;   // NaN: kept
+                for (int g = 0; g < groups; g++)
+                    if (!float.IsNaN(groupScore[g])) new Span<float>(choice + g * perGroup, perGroup).Fill(float.NegativeInfinity);
+            }
+            double total = 0;
+            for (int j = 0; j < k; j++)
+            {
+                var best = ArgMax(choice, e);
+                choice[best] = float.NaN;   // taken: ArgMax skips it
+                ids[t * k + j] = best;
+                w[t * k + j] = score[best];
+                total += score[best];
+            }
+            var factor = (float)_config.RoutedScalingFactor;
+            for (int j = 0; j < k; j++) w[t * k + j] = _config.NormTopkProb ? (float)(w[t * k + j] / total) * factor : w[t * k + j] * factor;
+        }
+        return new Routing(weights.to_type(x.dtype).MoveToOuterDisposeScope(), experts.MoveToOuterDisposeScope(), logits.MoveToOuterDisposeScope(), scores.MoveToOuterDisposeScope());
+    }
+
+    /// The first index of the largest value, NaN (taken) skipped; -inf counts, so one is always found.
+    private static unsafe int ArgMax(float* values, int count)
+    {
+        int best = -1;
+        for (int i = 0; i < count; i++)
+            if (!float.IsNaN(values[i]) && (best < 0 || values[i] > values[best])) best = i;
+        return best;
+    }
+
+    private static unsafe float Max(float* values, int count)
+    {
+        var max = float.NegativeInfinity;
+        for (int i = 0; i < count; i++) max = MathF.Max(max, values[i]);
+        return max;
+    }
+
+    private static unsafe float TopTwoSum(float* values, int count)
+    {
+        float first = float.NegativeInfinity, second = float.NegativeInfinity;
+        for (int i = 0; i < count; i++)
+            if (values[i] > first) (first, second) = (values[i], first);
+            else if (values[i] > second) second = values[i];
+        return first + second;
+    }
+
+    private static unsafe void Sigmoid(float* x, float* y, int count)
+    {
+        int i = 0;
+        for (; i + 8 <= count; i += 8) Vector256.Store(Vector256<float>.One / (Vector256<float>.One + Vector256.Exp(-Vector256.Load(x + i))), y + i);
+        for (; i < count; i++) y[i] = 1 / (1 + MathF.Exp(-x[i]));
+    }
+
+    private static unsafe void Softmax(float* x, float* y, int count)
+    {
+        var max = Max(x, count);
+        double sum = 0;
+        for (int i = 0; i < count; i++) sum += y[i] = MathF.Exp(x[i] - max);
+        for (int i = 0; i < count; i++) y[i] = (float)(y[i] / sum);
     }
 }

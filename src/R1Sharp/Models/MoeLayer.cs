@@ -83,11 +83,7 @@ public sealed class MoeLayer : nn.Module
             new Span<float>(output, count * hidden).Clear();
             SwiGlu.Run(g.View(), u.View(), d.View(), null, null, null, gathered, count, output, 1f, work);
             for (int r = 0; r < count; r++)
-            {
-                float* target = yp + (long)(rows[r] / k) * hidden, source = output + (long)r * hidden;
-                var scale = w[rows[r]];
-                for (int c = 0; c < hidden; c++) target[c] += scale * source[c];
-            }
+                ScaledAdd.Run(output + (long)r * hidden, w[rows[r]], yp + (long)(rows[r] / k) * hidden, hidden);
         }
         if (_shared?.KernelProjections is { } shared)
             SwiGlu.Run(shared.Gate.View(), shared.Up.View(), shared.Down.View(), null, null, null, xp, n, yp, 1f, work);
