@@ -146,6 +146,29 @@ public class ModelPropertyTests
         }
     }
 
+    /// Without a gradient, attention rotates the projection outputs in place; the values must be exactly
+    /// those of the tensor path, for both pairings, at an offset inside each head (MLA's rope slice).
+    [Fact]
+    public void RopeInPlaceGivesTheTensorPathsValues()
+    {
+        using var _ = no_grad();
+        var (table, sinTable) = Rope.Tables(Rope.InverseFrequencies(20, 10000), 64);
+        var positions = tensor(new long[] { 3, 17, 40, 63, 0, 9 }).view(2, 3);
+        var cos = table.index_select(0, positions.flatten()).view(2, 3, 10);
+        var sin = sinTable.index_select(0, positions.flatten()).view(2, 3, 10);
+        var x = randn([2, 3, 4, 28], generator: new Generator(4));                 // 4 heads of 8 + a rope slice of 20
+
+        var interleaved = x.clone();
+        R1Sharp.Kernels.RopeInPlace.Interleaved(interleaved, 4, 28, 8, 20, cos, sin);
+        var expected = cat([x.narrow(-1, 0, 8), Rope.ApplyInterleaved(x.narrow(-1, 8, 20), cos.unsqueeze(2), sin.unsqueeze(2))], -1);
+        Assert.True(expected.eq(interleaved).all().item<bool>(), "interleaved in place vs tensor path");
+
+        var half = x.narrow(-1, 0, 20).contiguous();
+        var rotated = half.clone();
+        R1Sharp.Kernels.RopeInPlace.RotateHalf(rotated, 4, 20, cos, sin);
+        Assert.True(Rope.ApplyRotateHalf(half, cos.unsqueeze(2), sin.unsqueeze(2)).eq(rotated).all().item<bool>(), "rotate-half in place vs tensor path");
+    }
+
     [Fact]
     public void RopePreservesNormsAndDependsOnlyOnRelativePosition()
     {
