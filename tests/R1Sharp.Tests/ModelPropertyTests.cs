@@ -94,8 +94,11 @@ public class ModelPropertyTests
         using var model = TinyModels.Model();
         using var _ = no_grad();
         var moe = model.Layers[1].Moe!;
-        var x = randn([2, 7, 32], generator: new Generator(5));
-        Numerics.AssertClose(moe.ForwardPerToken(x), moe.Forward(x), 1e-5, "grouped vs per-token MoE");
+        foreach (var shape in new long[][] { [2, 7, 32], [1, 5, 32], [2, 4, 32], [1, 1, 32] })   // libtorch's grouped path, then the kernels' (≤ 8 tokens)
+        {
+            var x = randn(shape, generator: new Generator(5));
+            Numerics.AssertClose(moe.ForwardPerToken(x), moe.Forward(x), 1e-5, $"dispatch vs per-token MoE, [{string.Join(", ", shape)}]");
+        }
     }
 
     [Fact]

@@ -34,6 +34,16 @@ public readonly unsafe struct WeightView(StoredWeight format, void* data, int ou
     }
 }
 
+/// One matmul of a kernel call: y[r] = W x[r] + b for `Rows` rows of x (contiguous, InFeatures each).
+public readonly unsafe struct Matmul(WeightView w, float* x, int rows, float* bias, float* y)
+{
+    public WeightView W { get; } = w;
+    public float* X { get; } = x;
+    public int Rows { get; } = rows;
+    public float* Bias { get; } = bias;
+    public float* Y { get; } = y;
+}
+
 /// Which implementation a kernel call uses: the best this machine has, the AVX2 float path, or the
 /// portable scalar one (tests compare them).
 public enum KernelPath { Best, Avx2, Portable }
@@ -51,27 +61,36 @@ public static unsafe class FewRowMatmul
     /// Whether the vector kernels run here (otherwise the scalar fallback does, and callers prefer libtorch).
     public static bool Accelerated => Avx2.IsSupported && Fma.IsSupported;
 
-    public static void Run(WeightView w, float* x, int rows, float* bias, float* y, KernelPath path = KernelPath.Best)
-    {
-        if (rows is < 1 or > MaxRows) throw new ArgumentOutOfRangeException(nameof(rows));
-        var input = Input.Prepare(w, x, rows, path, KernelScratch.Slot.Input);
-        var parts = Parts(w.OutFeatures);
-        var per = (w.OutFeatures + parts - 1) / parts;
-        KernelThreads.Run(parts, part => Range(w, input, rows, bias, y, part * per, Math.Min(w.OutFeatures, (part + 1) * per), path));
-    }
+    public static void Run(WeightView w, float* x, int rows, float* bias, float* y, KernelPath path = KernelPath.Best) =>
+        RunMany([new Matmul(w, x, rows, bias, y)], path);
 
-    /// Two matmuls of the same input (gate and up, q and kv) in one split over the cores.
-    public static void RunPair(WeightView a, WeightView b, float* x, int rows, float* biasA, float* biasB, float* ya, float* yb)
+    /// Several matmuls (gate and up; every chosen expert's) in one split over the cores: each part takes an
+    /// equal share of their weights' elements, so a decode step waits for the cores once, not per matmul.
+    /// Each part prepares the inputs it reads on its own thread (quantizing a few rows costs little).
+    public static void RunMany(Matmul[] matmuls, KernelPath path = KernelPath.Best)
     {
-        if (rows is < 1 or > MaxRows) throw new ArgumentOutOfRangeException(nameof(rows));
-        var inputA = Input.Prepare(a, x, rows, KernelPath.Best, KernelScratch.Slot.Input);
-        var inputB = inputA.Fits(b) ? inputA : Input.Prepare(b, x, rows, KernelPath.Best, KernelScratch.Slot.SecondInput);
-        int total = a.OutFeatures + b.OutFeatures, parts = Parts(total), per = (total + parts - 1) / parts;
+        long total = 0, outputs = 0;
+        foreach (var m in matmuls)
+        {
+            if (m.Rows is < 1 or > MaxRows) throw new ArgumentOutOfRangeException(nameof(matmuls), $"{m.Rows} rows: the kernels take 1 to {MaxRows}");
+            total += (long)m.W.OutFeatures * m.W.InFeatures;
+            outputs += m.W.OutFeatures;
+        }
+        var parts = (int)Math.Min(KernelThreads.Count, Math.Max(1, outputs / 64));
         KernelThreads.Run(parts, part =>
         {
-            int from = part * per, to = Math.Min(total, (part + 1) * per);
-            if (from < a.OutFeatures) Range(a, inputA, rows, biasA, ya, from, Math.Min(to, a.OutFeatures), KernelPath.Best);
-            if (to > a.OutFeatures) Range(b, inputB, rows, biasB, yb, Math.Max(0, from - a.OutFeatures), to - a.OutFeatures, KernelPath.Best);
+            long low = total * part / parts, high = total * (part + 1) / parts, offset = 0;
+            foreach (var m in matmuls)
+            {
+                long perRow = m.W.InFeatures, cost = m.W.OutFeatures * perRow;
+                if (offset < high && offset + cost > low)
+                {
+                    int from = (int)Math.Clamp((low - offset + perRow - 1) / perRow, 0, m.W.OutFeatures);
+                    int to = (int)Math.Clamp((high - offset + perRow - 1) / perRow, 0, m.W.OutFeatures);
+                    if (from < to) Range(m.W, Input.Prepare(m.W, m.X, m.Rows, path), m.Rows, m.Bias, m.Y, from, to, path);
+                }
+                offset += cost;
+            }
         });
     }
 
@@ -79,7 +98,7 @@ public static unsafe class FewRowMatmul
     internal static void RunOnThisThread(WeightView w, float* x, int rows, float* y)
     {
         if (rows is < 1 or > MaxRows) throw new ArgumentOutOfRangeException(nameof(rows));
-        Range(w, Input.Prepare(w, x, rows, KernelPath.Best, KernelScratch.Slot.Input), rows, null, y, 0, w.OutFeatures, KernelPath.Best);
+        Range(w, Input.Prepare(w, x, rows, KernelPath.Best), rows, null, y, 0, w.OutFeatures, KernelPath.Best);
     }
 
     /// y[r, c] += Σ_k a[r, k] · W[first + k, c] over k in [0, count): rows of W weighted by a (xᵀW, the other
@@ -146,8 +165,6 @@ public static unsafe class FewRowMatmul
         for (; c < n; c++) target[c] = Dequantized(w, o, c);
     }
 
-    private static int Parts(int outFeatures) => Math.Min(KernelThreads.Count, Math.Max(1, outFeatures / 64));
-
     /// A call's input rows: float32, and for the integer kernels also quantized to int16 in the layout
     /// the weight's format reads (Stride 0: none).
     private readonly struct Input(float* x, short* quantized, int stride, float* scales, bool int4Order)
@@ -158,19 +175,16 @@ public static unsafe class FewRowMatmul
         public float* Scales { get; } = scales;
         public bool Int4Order { get; } = int4Order;
 
-        public static Input Prepare(WeightView w, float* x, int rows, KernelPath path, KernelScratch.Slot slot)
+        public static Input Prepare(WeightView w, float* x, int rows, KernelPath path)
         {
             var stride = QuantizedStride(w, path);
             if (stride == 0) return new(x, null, 0, null, false);
-            var buffer = KernelScratch.Bytes(slot, (long)rows * stride * sizeof(short) + MaxRows * sizeof(float));
+            var buffer = KernelScratch.Bytes(KernelScratch.Slot.Input, (long)rows * stride * sizeof(short) + MaxRows * sizeof(float));
             var q = (short*)buffer;
             var scales = (float*)(buffer + (long)rows * stride * sizeof(short));
             var int4 = w.Format == StoredWeight.Int4;
             return Int16Activations.Quantize(x, rows, w.InFeatures, int4, q, stride, scales) ? new(x, q, stride, scales, int4) : new(x, null, 0, null, false);
         }
-
-        /// Whether this input serves another weight as it is (the second of a pair).
-        public bool Fits(WeightView w) => QuantizedStride(w, KernelPath.Best) == Stride && (Stride == 0 || Int4Order == (w.Format == StoredWeight.Int4));
 
         /// Shorts per quantized row for the integer kernels (whole INT4 groups; INT8 rounded to 32), 0 for none.
         private static int QuantizedStride(WeightView w, KernelPath path) => path != KernelPath.Best || !Int16Kernels.Supported ? 0 : w.Format switch

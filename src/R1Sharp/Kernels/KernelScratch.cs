@@ -4,15 +4,15 @@ namespace R1Sharp.Kernels;
 
 /// Per-thread scratch buffers for kernels' intermediates, grown as needed and reused, so a decode step
 /// allocates nothing for them. Each use has its own slot, since a fused kernel's intermediates are live
-/// while the matmuls inside it quantize their inputs.
+/// while the matmuls inside it quantize their inputs, and a caller's gathered rows while the kernel runs.
 internal static unsafe class KernelScratch
 {
-    public enum Slot { Intermediates, Input, SecondInput }
+    public enum Slot { Intermediates, Gathered, Input }
 
     [ThreadStatic] private static byte*[]? _buffers;
     [ThreadStatic] private static long[]? _capacities;
 
-    public static float* Floats(long count) => (float*)Bytes(Slot.Intermediates, count * sizeof(float));
+    public static float* Floats(long count, Slot slot = Slot.Intermediates) => (float*)Bytes(slot, count * sizeof(float));
 
     public static byte* Bytes(Slot slot, long count)
     {

@@ -2,22 +2,65 @@ using System.Runtime.Intrinsics;
 
 namespace R1Sharp.Kernels;
 
-/// A SwiGLU feed-forward, down(silu(gate·x) ⊙ up·x), for a few rows in one call: gate and up share one
-/// split over the cores, the activation is computed in place, and the result is added, scaled, into
-/// the output (so MoE experts accumulate their weighted outputs without a tensor op between them).
+/// One SwiGLU feed-forward of a fused call: its weights and biases, its input rows (contiguous), and where
+/// each output row is added, scaled: row r goes to Y + target(r)·hidden times scale(r), where target(r)
+/// is Targets[r] (or r) and scale(r) is Scales[r] (or Scale).
+public readonly unsafe struct SwiGluCall(WeightView gate, WeightView up, WeightView down, float* x, int rows, float* y, float scale,
+    int* targets = null, float* scales = null, float* gateBias = null, float* upBias = null, float* downBias = null)
+{
+    public WeightView Gate { get; } = gate;
+    public WeightView Up { get; } = up;
+    public WeightView Down { get; } = down;
+    public float* X { get; } = x;
+    public int Rows { get; } = rows;
+    public float* Y { get; } = y;
+    public float Scale { get; } = scale;
+    public int* Targets { get; } = targets;
+    public float* Scales { get; } = scales;
+    public float* GateBias { get; } = gateBias;
+    public float* UpBias { get; } = upBias;
+    public float* DownBias { get; } = downBias;
+}
+
+/// SwiGLU feed-forwards, down(silu(gate·x) ⊙ up·x), for a few rows: every call's gate and up in one split
+/// over the cores, the activation in place, every call's down in a second split, then each output added,
+/// scaled, where it belongs — so a dense MLP or all of a token's experts (and the shared one) wait for the
+/// cores twice, and MoE outputs accumulate without a tensor op between them.
 public static unsafe class SwiGlu
 {
-    /// y[r] += scale · down(silu(gate x[r] + gb) ⊙ (up x[r] + ub)) + db. `inner` holds rows × 2·inner floats.
-    public static void Run(WeightView gate, WeightView up, WeightView down, float* gateBias, float* upBias, float* downBias,
-        float* x, int rows, float* y, float scale, float* scratch)
+    public static void Run(SwiGluCall[] calls)
     {
-        int inner = gate.OutFeatures;
-        float* g = scratch, u = scratch + rows * inner, h = scratch + 2 * rows * inner;
-        FewRowMatmul.RunPair(gate, up, x, rows, gateBias, upBias, g, u);
-        SiluTimes(g, u, h, (long)rows * inner);
-        var d = scratch + 3 * rows * inner;
-        FewRowMatmul.Run(down, h, rows, downBias, d);
-        ScaledAdd.Run(d, scale, y, (long)rows * down.OutFeatures);
+        long floats = 0;
+        foreach (var c in calls) floats += (long)c.Rows * (3L * c.Gate.OutFeatures + c.Down.OutFeatures);
+        var scratch = KernelScratch.Floats(floats);
+        var g = new float*[calls.Length];
+        var ups = new Matmul[2 * calls.Length];
+        var downs = new Matmul[calls.Length];
+        var offset = scratch;
+        for (int i = 0; i < calls.Length; i++)
+        {
+            var c = calls[i];
+            long inner = (long)c.Rows * c.Gate.OutFeatures;
+            g[i] = offset;
+            ups[2 * i] = new Matmul(c.Gate, c.X, c.Rows, c.GateBias, offset);
+            ups[2 * i + 1] = new Matmul(c.Up, c.X, c.Rows, c.UpBias, offset + inner);
+            downs[i] = new Matmul(c.Down, offset + 2 * inner, c.Rows, c.DownBias, offset + 3 * inner);
+            offset += 3 * inner + (long)c.Rows * c.Down.OutFeatures;
+        }
+        FewRowMatmul.RunMany(ups);
+        for (int i = 0; i < calls.Length; i++)
+        {
+            long inner = (long)calls[i].Rows * calls[i].Gate.OutFeatures;
+            SiluTimes(g[i], g[i] + inner, g[i] + 2 * inner, inner);
+        }
+        FewRowMatmul.RunMany(downs);
+        for (int i = 0; i < calls.Length; i++)
+        {
+            var c = calls[i];
+            int hidden = c.Down.OutFeatures;
+            for (int r = 0; r < c.Rows; r++)
+                ScaledAdd.Run(downs[i].Y + (long)r * hidden, c.Scales is null ? c.Scale : c.Scales[r], c.Y + (long)(c.Targets is null ? r : c.Targets[r]) * hidden, hidden);
+        }
     }
 
     /// h = silu(g) ⊙ u = g / (1 + e^-g) · u.
@@ -32,7 +75,4 @@ public static unsafe class SwiGlu
             }
         for (; i < n; i++) h[i] = g[i] / (1 + MathF.Exp(-g[i])) * u[i];
     }
-
-    /// Floats of scratch Run needs.
-    public static long ScratchFloats(int rows, int inner, int hidden) => (long)rows * (3 * inner + hidden);
 }

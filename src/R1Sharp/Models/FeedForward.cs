@@ -41,8 +41,8 @@ public sealed class FeedForward : nn.Module<Tensor, Tensor>
         var rows = (int)(input.NumberOfElements / g.InFeatures);
         var y = zeros([.. x.shape[..^1], d.OutFeatures]);
         var biases = new KernelBiases(gate.Bias, up.Bias, down.Bias);
-        SwiGlu.Run(g, u, d, biases[0], biases[1], biases[2], (float*)TensorMemory.Pointer(input), rows, (float*)TensorMemory.Pointer(y), 1f,
-            KernelScratch.Floats(SwiGlu.ScratchFloats(rows, g.OutFeatures, d.OutFeatures)));
+        SwiGlu.Run([new SwiGluCall(g, u, d, (float*)TensorMemory.Pointer(input), rows, (float*)TensorMemory.Pointer(y), 1f,
+            gateBias: biases[0], upBias: biases[1], downBias: biases[2])]);
         return y.MoveToOuterDisposeScope();
     }
 }

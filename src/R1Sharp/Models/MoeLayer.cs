@@ -50,9 +50,9 @@ public sealed class MoeLayer : nn.Module
         return KernelLinear.Applies(flat, needsGrad) ? zeros_like(flat) : null;
     }
 
-    /// Decoding (a few tokens): each chosen expert runs once on the tokens that chose it, as one fused
-    /// SwiGLU kernel call reading its weights as stored, and adds its weighted output in place; the shared
-    /// experts run on every token into the same output. No sort, gather or scatter op.
+    /// Decoding (a few tokens): each chosen expert runs once on the tokens that chose it and the shared
+    /// experts on every token, all in one fused SwiGLU call that reads the weights as stored and adds each
+    /// weighted output in place. No sort, gather or scatter op.
     private unsafe void DispatchKernel(Tensor flat, Tensor weights, Tensor experts, Tensor y)
     {
         var x = flat.contiguous();
@@ -61,32 +61,27 @@ public sealed class MoeLayer : nn.Module
         int n = (int)x.shape[0], k = (int)chosen.shape[1], hidden = (int)x.shape[1];
         long* ids = (long*)TensorMemory.Pointer(chosen);
         float* w = (float*)TensorMemory.Pointer(gates), xp = (float*)TensorMemory.Pointer(x), yp = (float*)TensorMemory.Pointer(y);
-        var inner = _experts[0].KernelProjections!.Value.Gate.View().OutFeatures;
-        var sharedInner = _shared?.KernelProjections!.Value.Gate.View().OutFeatures ?? 0;
-        var scratch = KernelScratch.Floats(SwiGlu.ScratchFloats(n, Math.Max(inner, sharedInner), hidden) + 2L * n * hidden);
-        float* gathered = scratch, output = scratch + (long)n * hidden, work = scratch + 2L * n * hidden;
-        var rows = stackalloc int[n];
+        var gathered = KernelScratch.Floats((long)n * k * hidden, KernelScratch.Slot.Gathered);
+        var targets = stackalloc int[n * k];
+        var scales = stackalloc float[n * k];
+        var calls = new List<SwiGluCall>();
+        int used = 0;
         foreach (var e in Enumerable.Range(0, n * k).Select(i => ids[i]).Distinct().Order())
         {
-            int count = 0;
-            for (int t = 0; t < n; t++)
-                for (int j = 0; j < k; j++)
-                    if (ids[t * k + j] == e) rows[count++] = t * k + j;
             var (g, u, d) = _experts[(int)e].KernelProjections!.Value;
-            if (count == 1)
-            {
-                var slot = rows[0];
-                SwiGlu.Run(g.View(), u.View(), d.View(), null, null, null, xp + (long)(slot / k) * hidden, 1, yp + (long)(slot / k) * hidden, w[slot], work);
-                continue;
-            }
-            for (int r = 0; r < count; r++) Buffer.MemoryCopy(xp + (long)(rows[r] / k) * hidden, gathered + (long)r * hidden, hidden * 4L, hidden * 4L);
-            new Span<float>(output, count * hidden).Clear();
-            SwiGlu.Run(g.View(), u.View(), d.View(), null, null, null, gathered, count, output, 1f, work);
-            for (int r = 0; r < count; r++)
-                ScaledAdd.Run(output + (long)r * hidden, w[rows[r]], yp + (long)(rows[r] / k) * hidden, hidden);
+            int first = used;
+            for (int slot = 0; slot < n * k; slot++)
+                if (ids[slot] == e)
+                {
+                    Buffer.MemoryCopy(xp + (long)(slot / k) * hidden, gathered + (long)used * hidden, hidden * 4L, hidden * 4L);
+                    (targets[used], scales[used]) = (slot / k, w[slot]);
+                    used++;
+                }
+            calls.Add(new SwiGluCall(g.View(), u.View(), d.View(), gathered + (long)first * hidden, used - first, yp, 0f, targets + first, scales + first));
         }
         if (_shared?.KernelProjections is { } shared)
-            SwiGlu.Run(shared.Gate.View(), shared.Up.View(), shared.Down.View(), null, null, null, xp, n, yp, 1f, work);
+            calls.Add(new SwiGluCall(shared.Gate.View(), shared.Up.View(), shared.Down.View(), xp, n, yp, 1f));
+        SwiGlu.Run(calls.ToArray());
     }
 
     private Tensor DispatchGrouped(Tensor flat, Tensor weights, Tensor experts)
