@@ -5,8 +5,11 @@ namespace R1Sharp.Kernels;
 
 /// Input rows quantized to int16 for the integer kernels: each row scaled by its largest magnitude to
 /// ±32767 (round to nearest even), so a value's error is at most half a step, max|x| / 65534 — far below
-/// an 8- or 4-bit weight's own rounding. For INT4 the row is padded with zeros to whole groups and each
-/// pair of groups is stored in the order the nibbles unpack: columns 0–15, 32–47, 16–31, 48–63.
+/// an 8- or 4-bit weight's own rounding. For INT4 the row is padded with zeros to whole groups, and each
+/// block of four groups (128 columns) is stored in the order the kernel unpacks it: the block's 64 bytes
+/// are 32 16-bit words, word j holding columns 2w, 2w+16, 2w+1, 2w+17 of group j/8 (w = j % 8) in its four
+/// nibbles; part k of the block (32 shorts) holds nibble k's column of every word. Groups after the last
+/// whole block stay in column order.
 internal static unsafe class Int16Activations
 {
     public const float Range = 32767f;
@@ -63,24 +66,37 @@ internal static unsafe class Int16Activations
 
     private static void QuantizeInt4Order(float* row, int n, float inverse, short* target, int stride)
     {
-        int groups = Int4Groups.Count(n), pairs = groups / 2;
-        for (int p = 0; p < pairs; p++)
+        int groups = Int4Groups.Count(n), blocks = groups / 4;
+        var padded = stackalloc float[128];
+        var scale = Vector512.Create(inverse);
+        for (int b = 0; b < blocks; b++)
         {
-            int c = p * 64;
-            // Quarters in unpacking order: columns [0,16) [32,48) [16,32) [48,64) of the pair.
-            QuantizeQuarter(row, n, c, inverse, target + c);
-            QuantizeQuarter(row, n, c + 32, inverse, target + c + 16);
-            QuantizeQuarter(row, n, c + 16, inverse, target + c + 32);
-            QuantizeQuarter(row, n, c + 48, inverse, target + c + 48);
+            int start = b * 128, count = Math.Clamp(n - start, 0, 128);
+            var source = row + start;
+            if (count < 128)
+            {
+                new Span<float>(padded, 128).Clear();
+                Buffer.MemoryCopy(source, padded, 128 * 4, count * 4L);
+                source = padded;
+            }
+            for (int part = 0; part < 4; part++)
+            {
+                // nibble k of word w of group g: column 32g + 2w + (k & 1)·16 + (k >> 1); groups 0–1 then 2–3
+                var pick = (part >> 1) == 0 ? EvenLanes : OddLanes;
+                int half = (part & 1) * 16;
+                var low = Avx512F.PermuteVar16x32x2(Vector512.Load(source + half), pick, Vector512.Load(source + 32 + half));
+                var high = Avx512F.PermuteVar16x32x2(Vector512.Load(source + 64 + half), pick, Vector512.Load(source + 96 + half));
+                var q = target + start + part * 32;
+                Vector256.Store(Avx512F.ConvertToVector256Int16(Avx512F.ConvertToVector512Int32(low * scale)), q);
+                Vector256.Store(Avx512F.ConvertToVector256Int16(Avx512F.ConvertToVector512Int32(high * scale)), q + 16);
+            }
         }
-        if (groups % 2 == 1)
-        {
-            int c = pairs * 64;
-            QuantizeRun(row + c, Math.Max(0, Math.Min(32, n - c)), inverse, target + c, 32);
-        }
-        for (int i = groups * 32; i < stride; i++) target[i] = 0;
+        int rest = blocks * 128;
+        QuantizeRun(row + rest, Math.Max(0, n - rest), inverse, target + rest, groups * Int4Groups.Size - rest);
+        for (int i = groups * Int4Groups.Size; i < stride; i++) target[i] = 0;
     }
 
-    private static void QuantizeQuarter(float* row, int n, int column, float inverse, short* target) =>
-        QuantizeRun(row + column, Math.Max(0, Math.Min(16, n - column)), inverse, target, 16);
+    // Lanes 2w (+1) of the first source for words 0–7, of the second (16 + …) for words 8–15.
+    private static readonly Vector512<int> EvenLanes = Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    private static readonly Vector512<int> OddLanes = Vector512.Create(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
 }

@@ -55,49 +55,79 @@ internal static unsafe class Int16Kernels
         return Vector512.Sum(total);
     }
 
-    /// The same for INT4 groups (Int4Groups): a pair of groups' 32 bytes unpack into two vectors of 32
-    /// weights, whose pairwise products land in lanes 0–7 for the first group and 8–15 for the second,
-    /// matching the activations' pair order; each group's sum then takes its bf16 scale.
+    /// The same for INT4 groups (Int4Groups), four groups (64 bytes, 32 16-bit words) at a time: nibble k of
+    /// every word is shifted and masked out in place as 32 int16 weights, so no byte is widened by a shuffle;
+    /// the activations are stored in that order (Int16Activations). vpmaddwd's pairs never cross a group,
+    /// so int32 lanes 4g..4g+3 hold group g's sums and take its bf16 scale in one multiply-add per row.
+    /// Groups after the last whole block of four unpack one at a time against activations in column order.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Int4(WeightView w, short* q, int stride, float* scales, int rows, float* y, int from, int to)
     {
-        int n = w.InFeatures, groups = Int4Groups.Count(n), pairs = groups / 2;
-        var nibble = Vector256.Create((byte)0x0F);
-        var eight = Vector256.Create((sbyte)8);
-        var acc = stackalloc Vector512<float>[FewRowMatmul.MaxRows];
+        int n = w.InFeatures, groups = Int4Groups.Count(n), blocks = groups / 4;
         for (int o = from; o < to; o++)
         {
             var row = (byte*)w.Data + (long)o * groups * Int4Groups.BytesPerGroup;
             var groupScales = (ushort*)w.Scale + (long)o * groups;
-            for (int r = 0; r < rows; r++) acc[r] = Vector512<float>.Zero;
-            for (int p = 0; p < pairs; p++)
+            // One x row after another while the weight row stays in cache, each with its sums in registers.
+            for (int r = 0; r < rows; r++)
             {
-                var bytes = Vector256.Load(row + p * 32);
-                var low = Avx512BW.ConvertToVector512Int16((bytes & nibble).AsSByte() - eight);
-                var high = Avx512BW.ConvertToVector512Int16((Vector256.ShiftRightLogical(bytes.AsUInt16(), 4).AsByte() & nibble).AsSByte() - eight);
-                var scale = Vector512.Create(Vector256.Create(Bf16(groupScales[2 * p])), Vector256.Create(Bf16(groupScales[2 * p + 1])));
-                for (int r = 0; r < rows; r++)
-                {
-                    var a = q + (long)r * stride + p * 64;
-                    var s = Avx512BW.MultiplyAddAdjacent(low, Vector512.Load(a)) + Avx512BW.MultiplyAddAdjacent(high, Vector512.Load(a + 32));
-                    acc[r] = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(s), scale, acc[r]);
-                }
+                var a = q + (long)r * stride;
+                var sum = Blocks(row, groupScales, a, blocks) + Tail(row, groupScales, a, blocks * 4, groups);
+                y[(long)r * w.OutFeatures + o] += Vector512.Sum(sum) * scales[r];
             }
-            if (groups % 2 == 1)
-            {
-                var bytes = Vector128.Load(row + (groups - 1) * Int4Groups.BytesPerGroup);
-                var low = (bytes & Vector128.Create((byte)0x0F)).AsSByte();
-                var high = (Vector128.ShiftRightLogical(bytes.AsUInt16(), 4).AsByte() & Vector128.Create((byte)0x0F)).AsSByte();
-                var weights = Avx512BW.ConvertToVector512Int16(Vector256.Create(low, high) - eight);
-                var scale = Vector512.Create(Bf16(groupScales[groups - 1]));
-                for (int r = 0; r < rows; r++)
-                {
-                    var s = Avx512BW.MultiplyAddAdjacent(weights, Vector512.Load(q + (long)r * stride + (groups - 1) * 32));
-                    acc[r] = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(s), scale, acc[r]);
-                }
-            }
-            for (int r = 0; r < rows; r++) y[(long)r * w.OutFeatures + o] += Vector512.Sum(acc[r]) * scales[r];
         }
+    }
+
+    /// Σ over whole blocks of four groups, two blocks in flight (independent accumulators).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Blocks(byte* row, ushort* groupScales, short* a, int blocks)
+    {
+        Vector512<float> acc0 = Vector512<float>.Zero, acc1 = Vector512<float>.Zero;
+        int b = 0;
+        for (; b + 2 <= blocks; b += 2)
+        {
+            acc0 = Block(row, groupScales, a, b, acc0);
+            acc1 = Block(row, groupScales, a, b + 1, acc1);
+        }
+        if (b < blocks) acc0 = Block(row, groupScales, a, b, acc0);
+        return acc0 + acc1;
+    }
+
+    /// Block b's 64 bytes as 32 words: nibble k of every word shifted and masked out in place as 32 int16
+    /// weights; lanes 4g..4g+3 of the pairwise products belong to group g and take its scale.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Block(byte* row, ushort* groupScales, short* a, int b, Vector512<float> acc)
+    {
+        var nibble = Vector512.Create((ushort)0x0F);
+        var eight = Vector512.Create((short)8);
+        var words = Vector512.Load((ushort*)(row + b * 64));
+        var x = a + b * 128;
+        var s = Avx512BW.MultiplyAddAdjacent((words & nibble).AsInt16() - eight, Vector512.Load(x))
+            + Avx512BW.MultiplyAddAdjacent((Vector512.ShiftRightLogical(words, 4) & nibble).AsInt16() - eight, Vector512.Load(x + 32))
+            + Avx512BW.MultiplyAddAdjacent((Vector512.ShiftRightLogical(words, 8) & nibble).AsInt16() - eight, Vector512.Load(x + 64))
+            + Avx512BW.MultiplyAddAdjacent(Vector512.ShiftRightLogical(words, 12).AsInt16() - eight, Vector512.Load(x + 96));
+        var four = Vector128.ShiftLeft(Sse41.ConvertToVector128Int32(groupScales + b * 4), 16).AsSingle();
+        var scale = Avx512F.PermuteVar16x32(Vector512.Create(Vector256.Create(four, four), Vector256.Create(four, four)), Spread);
+        return Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(s), scale, acc);
+    }
+
+    private static readonly Vector512<int> Spread = Vector512.Create(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+
+    /// Groups [first, groups) one at a time against activations in column order.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Tail(byte* row, ushort* groupScales, short* a, int first, int groups)
+    {
+        var acc = Vector512<float>.Zero;
+        for (int g = first; g < groups; g++)
+        {
+            var bytes = Vector128.Load(row + g * Int4Groups.BytesPerGroup);
+            var low = (bytes & Vector128.Create((byte)0x0F)).AsSByte();
+            var high = (Vector128.ShiftRightLogical(bytes.AsUInt16(), 4).AsByte() & Vector128.Create((byte)0x0F)).AsSByte();
+            var weights = Avx512BW.ConvertToVector512Int16(Vector256.Create(low, high)) - Vector512.Create((short)8);
+            var s = Avx512BW.MultiplyAddAdjacent(weights, Vector512.Load(a + g * 32));
+            acc = Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(s), Vector512.Create(Bf16(groupScales[g])), acc);
+        }
+        return acc;
     }
 
     private static float Bf16(ushort bits) => BitConverter.Int32BitsToSingle(bits << 16);
