@@ -62,8 +62,7 @@ public sealed class MoeGate : nn.Module
     private unsafe Routing? RouteFew(Tensor x)
     {
         using var scope = NewDisposeScope();
-        int n = (int)x.shape[0], e = _config.RoutedExperts, k = _config.NumExpertsPerTok!.Value;
-        int groups = _config.ExpertGroups, perGroup = e / groups, keepGroups = _config.GroupsPerToken;
+        int n = (int)x.shape[0], e = _config.RoutedExperts, k = _config.NumExpertsPerTok!.Value, groups = _config.ExpertGroups;
         var input = x.contiguous();
         var logits = empty(n, e);
         var scores = empty(n, e);
@@ -73,34 +72,39 @@ public sealed class MoeGate : nn.Module
         long* ids = (long*)TensorMemory.Pointer(experts);
         FewRowMatmul.Run(KernelLinear.View(weight), (float*)TensorMemory.Pointer(input), n, null, l);
         var bias = e_score_correction_bias is null ? null : (float*)TensorMemory.Pointer(e_score_correction_bias);
-        var choice = stackalloc float[e];
-        var groupScore = stackalloc float[groups];
-        for (int t = 0; t < n; t++)
-        {
-            float* logit = l + (long)t * e, score = sc + (long)t * e;
-            for (int j = 0; j < e; j++) if (!float.IsFinite(logit[j])) return null;
-            if (_config.ScoringFunc == "softmax") Softmax(logit, score, e); else Sigmoid(logit, score, e);
-            for (int j = 0; j < e; j++) choice[j] = bias is null ? score[j] : score[j] + bias[j];
-            if (groups > 1)
-            {
-                for (int g = 0; g < groups; g++) groupScore[g] = bias is null ? Max(choice + g * perGroup, perGroup) : TopTwoSum(choice + g * perGroup, perGroup);
-                for (int kept = 0; kept < keepGroups; kept++) groupScore[ArgMax(groupScore, groups)] = float.NaN;   // NaN: kept
-                for (int g = 0; g < groups; g++)
-                    if (!float.IsNaN(groupScore[g])) new Span<float>(choice + g * perGroup, perGroup).Fill(float.NegativeInfinity);
-            }
-            double total = 0;
-            for (int j = 0; j < k; j++)
-            {
-                var best = ArgMax(choice, e);
-                choice[best] = float.NaN;   // taken: ArgMax skips it
-                ids[t * k + j] = best;
-                w[t * k + j] = score[best];
-                total += score[best];
-            }
-            var factor = (float)_config.RoutedScalingFactor;
-            for (int j = 0; j < k; j++) w[t * k + j] = _config.NormTopkProb ? (float)(w[t * k + j] / total) * factor : w[t * k + j] * factor;
-        }
+        Span<float> work = e + groups <= 4096 ? stackalloc float[e + groups] : new float[e + groups];   // a config may hold 100,000 experts
+        fixed (float* choice = work)
+            for (int t = 0; t < n; t++)
+                if (!RouteToken(l + (long)t * e, sc + (long)t * e, bias, choice, choice + e, ids + t * k, w + t * k)) return null;
         return new Routing(weights.to_type(x.dtype).MoveToOuterDisposeScope(), experts.MoveToOuterDisposeScope(), logits.MoveToOuterDisposeScope(), scores.MoveToOuterDisposeScope());
+    }
+
+    /// One token: scores from its logits, the group limit on the biased scores, the top k, their weights.
+    private unsafe bool RouteToken(float* logit, float* score, float* bias, float* choice, float* groupScore, long* ids, float* w)
+    {
+        int e = _config.RoutedExperts, k = _config.NumExpertsPerTok!.Value, groups = _config.ExpertGroups, perGroup = e / groups;
+        for (int j = 0; j < e; j++) if (!float.IsFinite(logit[j])) return false;
+        if (_config.ScoringFunc == "softmax") Softmax(logit, score, e); else Sigmoid(logit, score, e);
+        for (int j = 0; j < e; j++) choice[j] = bias is null ? score[j] : score[j] + bias[j];
+        if (groups > 1)
+        {
+            for (int g = 0; g < groups; g++) groupScore[g] = bias is null ? Max(choice + g * perGroup, perGroup) : TopTwoSum(choice + g * perGroup, perGroup);
+            for (int kept = 0; kept < _config.GroupsPerToken; kept++) groupScore[ArgMax(groupScore, groups)] = float.NaN;   // NaN: kept
+            for (int g = 0; g < groups; g++)
+                if (!float.IsNaN(groupScore[g])) new Span<float>(choice + g * perGroup, perGroup).Fill(float.NegativeInfinity);
+        }
+        double total = 0;
+        for (int j = 0; j < k; j++)
+        {
+            var best = ArgMax(choice, e);
+            choice[best] = float.NaN;   // taken: ArgMax skips it
+            ids[j] = best;
+            w[j] = score[best];
+            total += score[best];
+        }
+        var factor = (float)_config.RoutedScalingFactor;
+        for (int j = 0; j < k; j++) w[j] = _config.NormTopkProb ? (float)(w[j] / total) * factor : w[j] * factor;
+        return true;
     }
 
     /// The first index of the largest value, NaN (taken) skipped; -inf counts, so one is always found.
