@@ -76,7 +76,7 @@ public sealed class MoeGate : nn.Module
         fixed (float* choice = work)
             for (int t = 0; t < n; t++)
                 if (!RouteToken(l + (long)t * e, sc + (long)t * e, bias, choice, choice + e, ids + t * k, w + t * k)) return null;
-        return new Routing(weights.to_type(x.dtype).MoveToOuterDisposeScope(), experts.MoveToOuterDisposeScope(), logits.MoveToOuterDisposeScope(), scores.MoveToOuterDisposeScope());
+        return new Routing(weights.MoveToOuterDisposeScope(), experts.MoveToOuterDisposeScope(), logits.MoveToOuterDisposeScope(), scores.MoveToOuterDisposeScope());
     }
 
     /// One token: scores from its logits, the group limit on the biased scores, the top k, their weights.

@@ -55,9 +55,10 @@ public sealed class MoeLayer : nn.Module
     /// weighted output in place. No sort, gather or scatter op.
     private unsafe void DispatchKernel(Tensor flat, Tensor weights, Tensor experts, Tensor y)
     {
-        var x = flat.contiguous();
-        var chosen = experts.contiguous();
-        var gates = weights.to_type(ScalarType.Float32).contiguous();
+        // Decode-time routing hands over contiguous float32 tensors; converting them would cost an op each.
+        var x = flat.is_contiguous() ? flat : flat.contiguous();
+        var chosen = experts.is_contiguous() ? experts : experts.contiguous();
+        var gates = weights.dtype == ScalarType.Float32 && weights.is_contiguous() ? weights : weights.to_type(ScalarType.Float32).contiguous();
         int n = (int)x.shape[0], k = (int)chosen.shape[1], hidden = (int)x.shape[1];
         long* ids = (long*)TensorMemory.Pointer(chosen);
         float* w = (float*)TensorMemory.Pointer(gates), xp = (float*)TensorMemory.Pointer(x), yp = (float*)TensorMemory.Pointer(y);
