@@ -15,6 +15,7 @@ public sealed class KvCache : IDisposable
     private readonly long[] _lengths;
     private readonly KvCache? _parent;
     private readonly int[]? _rows;
+    private readonly bool _consecutive;   // a view's rows are one run of the root's: read as a narrow view, not a copy
 
     public KvCache(int batchSize, int maxLength, IReadOnlyList<long[]> perTokenShapes, int layers, ScalarType dtype, Device? device = null,
         bool[]? ringLayers = null, int ringCapacity = 0)
@@ -46,6 +47,7 @@ public sealed class KvCache : IDisposable
     {
         _parent = parent;
         _rows = rows;
+        _consecutive = rows.Select((r, i) => r == rows[0] + i).All(same => same);
         _layers = parent._layers;
         _lengths = parent._lengths;
         _ringLayers = parent._ringLayers;
@@ -92,13 +94,8 @@ public sealed class KvCache : IDisposable
     public Tensor[] ReadRing(int layer) => _layers[layer].Select(OwnRows).ToArray();
 
     /// This cache's rows of a root buffer: a view when they are consecutive (a copy per step otherwise).
-    private Tensor OwnRows(Tensor buffer)
-    {
-        if (_rows is null) return buffer;
-        var consecutive = true;
-        for (int i = 1; i < _rows.Length && consecutive; i++) consecutive = _rows[i] == _rows[0] + i;
-        return consecutive ? buffer.narrow(0, _rows[0], _rows.Length) : buffer.index_select(0, RowIndex(buffer.device));
-    }
+    private Tensor OwnRows(Tensor buffer) =>
+        _rows is null ? buffer : _consecutive ? buffer.narrow(0, _rows[0], _rows.Length) : buffer.index_select(0, RowIndex(buffer.device));
 
     /// Writes the kept new tokens (values [B, T, ...]) into a local layer's ring.
     public void WriteRing(int layer, Models.RingWrite write, params Tensor[] values)

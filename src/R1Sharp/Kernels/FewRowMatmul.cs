@@ -110,15 +110,7 @@ public static unsafe class FewRowMatmul
         for (int k = 0; k < count; k++)
         {
             DecodeRow(w, first + k, decoded);
-            for (int r = 0; r < rows; r++)
-            {
-                float* target = y + (long)r * n;
-                var weight = a[(long)r * aStride + k];
-                var factor = Vector256.Create(weight);
-                int c = 0;
-                for (; c + 8 <= n; c += 8) Vector256.Store(Vector256.MultiplyAddEstimate(Vector256.Load(decoded + c), factor, Vector256.Load(target + c)), target + c);
-                for (; c < n; c++) target[c] += weight * decoded[c];
-            }
+            for (int r = 0; r < rows; r++) ScaledAdd.Run(decoded, a[(long)r * aStride + k], y + (long)r * n, n);
         }
     }
 
@@ -147,18 +139,14 @@ public static unsafe class FewRowMatmul
             case StoredWeight.Int4:
                 int groups = Int4Groups.Count(n);
                 var row = (byte*)w.Data + (long)o * groups * Int4Groups.BytesPerGroup;
-                var low = Vector128.Create((byte)0x0F);
-                var eight = Vector256.Create(8f);
                 for (int g = 0; g < n / Int4Groups.Size; g++, c += Int4Groups.Size)
                 {
-                    var bytes = Sse2.LoadVector128(row + g * Int4Groups.BytesPerGroup);
-                    var lowNibbles = Sse2.And(bytes, low);
-                    var highNibbles = Sse2.And(Sse2.ShiftRightLogical(bytes.AsUInt16(), 4).AsByte(), low);
+                    var (w0, w1, w2, w3) = Int4Group(row + g * Int4Groups.BytesPerGroup);
                     var scale = Vector256.Create(BitConverter.Int32BitsToSingle(((ushort*)w.Scale)[(long)o * groups + g] << 16));
-                    Avx.Store(target + c, Avx.Multiply(Avx.Subtract(Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(lowNibbles)), eight), scale));
-                    Avx.Store(target + c + 8, Avx.Multiply(Avx.Subtract(Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(Sse2.ShiftRightLogical128BitLane(lowNibbles, 8))), eight), scale));
-                    Avx.Store(target + c + 16, Avx.Multiply(Avx.Subtract(Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(highNibbles)), eight), scale));
-                    Avx.Store(target + c + 24, Avx.Multiply(Avx.Subtract(Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(Sse2.ShiftRightLogical128BitLane(highNibbles, 8))), eight), scale));
+                    Avx.Store(target + c, Avx.Multiply(w0, scale));
+                    Avx.Store(target + c + 8, Avx.Multiply(w1, scale));
+                    Avx.Store(target + c + 16, Avx.Multiply(w2, scale));
+                    Avx.Store(target + c + 24, Avx.Multiply(w3, scale));
                 }
                 break;
         }
@@ -362,8 +350,6 @@ public static unsafe class FewRowMatmul
     private static void Int4(WeightView w, float* x, int rows, float* y, int from, int to)
     {
         int n = w.InFeatures, groups = Int4Groups.Count(n), whole = n / Int4Groups.Size;
-        var low = Vector128.Create((byte)0x0F);
-        var eight = Vector256.Create(8f);
         var acc = stackalloc Vector256<float>[MaxRows];
         for (int o = from; o < to; o++)
         {
@@ -372,13 +358,7 @@ public static unsafe class FewRowMatmul
             for (int r = 0; r < rows; r++) acc[r] = Vector256<float>.Zero;
             for (int g = 0; g < whole; g++)
             {
-                var bytes = Sse2.LoadVector128(row + g * Int4Groups.BytesPerGroup);
-                var lowNibbles = Sse2.And(bytes, low);
-                var highNibbles = Sse2.And(Sse2.ShiftRightLogical(bytes.AsUInt16(), 4).AsByte(), low);
-                var w0 = Avx.Subtract(Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(lowNibbles)), eight);
-                var w1 = Avx.Subtract(Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(Sse2.ShiftRightLogical128BitLane(lowNibbles, 8))), eight);
-                var w2 = Avx.Subtract(Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(highNibbles)), eight);
-                var w3 = Avx.Subtract(Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(Sse2.ShiftRightLogical128BitLane(highNibbles, 8))), eight);
+                var (w0, w1, w2, w3) = Int4Group(row + g * Int4Groups.BytesPerGroup);
                 var scale = Vector256.Create(BitConverter.Int32BitsToSingle(scales[g] << 16));
                 for (int r = 0; r < rows; r++)
                 {
@@ -395,6 +375,19 @@ public static unsafe class FewRowMatmul
                 y[r * w.OutFeatures + o] += sum;
             }
         }
+    }
+
+    /// One INT4 group's 32 weights as (q − 8) in four vectors of eight, in column order (without its scale).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (Vector256<float>, Vector256<float>, Vector256<float>, Vector256<float>) Int4Group(byte* group)
+    {
+        var low = Vector128.Create((byte)0x0F);
+        var eight = Vector256.Create(8f);
+        var bytes = Sse2.LoadVector128(group);
+        var lowNibbles = Sse2.And(bytes, low);
+        var highNibbles = Sse2.And(Sse2.ShiftRightLogical(bytes.AsUInt16(), 4).AsByte(), low);
+        Vector256<float> Values(Vector128<byte> nibbles) => Avx.Subtract(Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(nibbles)), eight);
+        return (Values(lowNibbles), Values(Sse2.ShiftRightLogical128BitLane(lowNibbles, 8)), Values(highNibbles), Values(Sse2.ShiftRightLogical128BitLane(highNibbles, 8)));
     }
 
     /// The portable path: one weight at a time.

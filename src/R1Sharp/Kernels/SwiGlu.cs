@@ -33,7 +33,6 @@ public static unsafe class SwiGlu
         long floats = 0;
         foreach (var c in calls) floats += (long)c.Rows * (3L * c.Gate.OutFeatures + c.Down.OutFeatures);
         var scratch = KernelScratch.Floats(floats);
-        var g = new float*[calls.Length];
         var ups = new Matmul[2 * calls.Length];
         var downs = new Matmul[calls.Length];
         var offset = scratch;
@@ -41,18 +40,13 @@ public static unsafe class SwiGlu
         {
             var c = calls[i];
             long inner = (long)c.Rows * c.Gate.OutFeatures;
-            g[i] = offset;
             ups[2 * i] = new Matmul(c.Gate, c.X, c.Rows, c.GateBias, offset);
             ups[2 * i + 1] = new Matmul(c.Up, c.X, c.Rows, c.UpBias, offset + inner);
             downs[i] = new Matmul(c.Down, offset + 2 * inner, c.Rows, c.DownBias, offset + 3 * inner);
             offset += 3 * inner + (long)c.Rows * c.Down.OutFeatures;
         }
         FewRowMatmul.RunMany(ups);
-        for (int i = 0; i < calls.Length; i++)
-        {
-            long inner = (long)calls[i].Rows * calls[i].Gate.OutFeatures;
-            SiluTimes(g[i], g[i] + inner, g[i] + 2 * inner, inner);
-        }
+        for (int i = 0; i < calls.Length; i++) SiluTimes(ups[2 * i].Y, ups[2 * i + 1].Y, downs[i].X, (long)calls[i].Rows * calls[i].Gate.OutFeatures);
         FewRowMatmul.RunMany(downs);
         for (int i = 0; i < calls.Length; i++)
         {
