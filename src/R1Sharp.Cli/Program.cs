@@ -8,6 +8,9 @@ R1Sharp.NativeRuntime.Configure();
 // Numbers in files and JSON output look the same whatever the machine's locale.
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.DefaultThreadCurrentUICulture = CultureInfo.InvariantCulture;
 
+// Trials and workers started by `tune` end with their parent.
+ParentWatch.StartIfAsked();
+
 var root = new RootCommand("R1Sharp: DeepSeek-R1-style models in .NET (TorchSharp).");
 root.Subcommands.Add(InitCommand.Create());
 root.Subcommands.Add(InspectCommand.Create());
@@ -25,5 +28,6 @@ root.Subcommands.Add(EvalCommand.Create());
 root.Subcommands.Add(GrpoCommand.Create());
 root.Subcommands.Add(EvalTaskCommand.Create());
 root.Subcommands.Add(ReproduceCommand.Create());
+root.Subcommands.Add(TuneCommand.Create());
 root.Subcommands.Add(BenchCommand.Create());
 return CommandRunner.Run(root, args);

@@ -46,7 +46,7 @@ public static class BenchCommand
             }));
             return 0;
         }));
-        var command = new Command("bench", "Benchmarks that print JSON figures.") { forward, Quant(), Train(), Tokenizer(), Serve(), Long() };
+        var command = new Command("bench", "Benchmarks that print JSON figures.") { forward, Quant(), Train(), Tokenizer(), Serve(), Long(), Tune() };
         return command;
     }
 
@@ -235,6 +235,37 @@ public static class BenchCommand
                 mfu = Math.Round(r.Mfu, 4),
                 threads = TorchSharp.torch.get_num_threads(),
             }));
+            return 0;
+        }));
+        return command;
+    }
+
+    private static Command Tune()
+    {
+        var budget = new Option<int>("--budget") { Description = "evaluations per run", DefaultValueFactory = _ => 60 };
+        var seeds = new Option<int>("--seeds") { Description = "runs per sampler and function (seeds 0..N-1)", DefaultValueFactory = _ => 20 };
+        var functions = new Option<string>("--functions") { Description = "test functions", DefaultValueFactory = _ => string.Join(",", R1Sharp.Training.Tuning.TuneBenchmark.Functions.Select(f => f.Name)) };
+        var samplers = new Option<string>("--samplers") { DefaultValueFactory = _ => "tpe,random" };
+        var command = new Command("tune", "JSON per function and sampler: the median (and quartiles) over seeds of the best value found within the budget; bench/optuna_tune.py runs Optuna on the same functions.") { budget, seeds, functions, samplers };
+        command.SetAction(parse => CommandRunner.Guard(() =>
+        {
+            int b = parse.GetValue(budget), n = parse.GetValue(seeds);
+            if (b is < 1 or > 10_000 || n is < 1 or > 10_000) throw new R1SharpException("--budget and --seeds must be in 1..10000");
+            var known = R1Sharp.Training.Tuning.TuneBenchmark.Functions.ToDictionary(f => f.Name);
+            foreach (var name in parse.GetValue(functions)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                var f = known.GetValueOrDefault(name) ?? throw new R1SharpException($"unknown function '{name}' ({string.Join(", ", known.Keys)})");
+                foreach (var sampler in parse.GetValue(samplers)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+                {
+                    if (sampler is not ("tpe" or "random")) throw new R1SharpException($"unknown sampler '{sampler}' (tpe, random)");
+                    var r = R1Sharp.Training.Tuning.TuneBenchmark.Run(f, sampler, b, n);
+                    Console.Out.WriteLine(JsonSerializer.Serialize(new
+                    {
+                        function = r.Function, sampler = "r1sharp-" + r.Sampler, budget = r.Budget, seeds = r.Seeds, optimum = r.Optimum,
+                        median_best = Math.Round(r.Median, 6), q25 = Math.Round(r.Q25, 6), q75 = Math.Round(r.Q75, 6), seconds_per_run = Math.Round(r.SecondsPerRun, 4),
+                    }));
+                }
+            }
             return 0;
         }));
         return command;
