@@ -27,7 +27,7 @@ public static class CommandRunner
         {
             return body();
         }
-        catch (Exception e) when (e is R1SharpException or IOException or UnauthorizedAccessException or JsonException)
+        catch (Exception e) when (e is R1SharpException or IOException or UnauthorizedAccessException or JsonException or System.Data.Common.DbException)
         {
             Console.Error.WriteLine("error: " + OneLine(e.Message));
             return UserError;

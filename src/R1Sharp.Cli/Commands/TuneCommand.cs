@@ -38,19 +38,30 @@ public static class TuneCommand
                 Launcher = Launcher(), Sets = parse.GetValue(set) ?? [], Trials = parse.GetValue(trials),
                 Timeout = parse.GetValue(timeout) is { } t ? TimeSpan.FromSeconds(t) : null,
                 Metric = parse.GetValue(metric), Direction = parse.GetValue(direction), Sampler = parse.GetValue(sampler)!, Pruner = parse.GetValue(pruner)!, Seed = parse.GetValue(seed),
+                Workers = k,
             };
             var tuner = new Tuner(options);
             using var cancel = new CancellationTokenSource();
             Console.CancelKeyPress += (_, e) => { e.Cancel = true; cancel.Cancel(); };
-            var others = Enumerable.Range(1, k - 1).Select(_ => StartWorker(WorkerArguments(Environment.GetCommandLineArgs().Skip(1).ToList()))).ToList();
+            var others = parse.GetValue(worker) ? [] : Enumerable.Range(1, k - 1).Select(_ => StartWorker([.. Environment.GetCommandLineArgs().Skip(1), "--worker"])).ToList();
             var prefix = parse.GetValue(worker) ? $"[worker {Environment.ProcessId}] " : "";
             try
             {
                 tuner.RunWorker(line => Console.Error.WriteLine($"{DateTime.Now:HH:mm:ss} {prefix}{line}"), cancel.Token);
             }
+            catch
+            {
+                foreach (var p in others) p.Kill(entireProcessTree: true);   // their trials are retried on resume
+                throw;
+            }
             finally
             {
-                foreach (var p in others) { p.WaitForExit(); p.Dispose(); }
+                foreach (var p in others)
+                {
+                    p.WaitForExit();
+                    if (p.ExitCode != 0) Console.Error.WriteLine($"warning: worker {p.Id} exited with code {p.ExitCode}");
+                    p.Dispose();
+                }
             }
             if (parse.GetValue(worker)) return 0;
             Render(TuneReport.Write(tuner, options.StudyDir), options.StudyDir);
@@ -65,20 +76,6 @@ public static class TuneCommand
         var host = Environment.ProcessPath ?? throw new R1SharpException("cannot tell which executable runs r1sharp");
         var dll = typeof(TuneCommand).Assembly.Location;
         return Path.GetFileNameWithoutExtension(host) == "dotnet" ? [host, dll] : [host];
-    }
-
-    /// This process's arguments (`tune …`) for another worker: the same study, without --workers, marked as a worker.
-    private static List<string> WorkerArguments(List<string> tokens)
-    {
-        var args = new List<string>();
-        for (int i = 0; i < tokens.Count; i++)
-        {
-            if (tokens[i] == "--workers") { i++; continue; }
-            if (tokens[i].StartsWith("--workers=", StringComparison.Ordinal)) continue;
-            args.Add(tokens[i]);
-        }
-        args.Add("--worker");
-        return args;
     }
 
     private static Process StartWorker(List<string> args)

@@ -114,8 +114,10 @@ public sealed class StudyStore : IDisposable
             while (reader.Read())
             {
                 var n = reader.GetInt32(0);
-                var values = (JsonNode.Parse(reader.GetString(2)) as JsonObject)!.ToDictionary(kv => kv.Key, kv => kv.Value?.DeepClone());
-                trials.Add(new TrialRecord(n, Enum.Parse<TrialState>(reader.GetString(1), ignoreCase: true), values,
+                var values = (JsonNode.Parse(reader.GetString(2)) as JsonObject ?? throw new R1SharpException($"{Path}: trial {n} has damaged parameters"))
+                    .ToDictionary(kv => kv.Key, kv => kv.Value?.DeepClone());
+                if (!Enum.TryParse<TrialState>(reader.GetString(1), ignoreCase: true, out var state)) throw new R1SharpException($"{Path}: trial {n} has an unknown state '{reader.GetString(1)}'");
+                trials.Add(new TrialRecord(n, state, values,
                     reader.IsDBNull(3) ? null : reader.GetDouble(3), intermediate.GetValueOrDefault(n) ?? []));
             }
         return trials;

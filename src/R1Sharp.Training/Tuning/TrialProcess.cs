@@ -17,11 +17,12 @@ public static class TrialProcess
     private static readonly TimeSpan Poll = TimeSpan.FromMilliseconds(200), HeartbeatEvery = TimeSpan.FromSeconds(2);
 
     public static TrialResult Run(IReadOnlyList<string> command, string trialDir, string metric, int number, IReadOnlyDictionary<string, JsonNode?> parameters,
-        StudyStore store, IPruner? pruner, double sign, CancellationToken cancel)
+        StudyStore store, IPruner? pruner, double sign, IReadOnlyDictionary<string, string> environment, CancellationToken cancel)
     {
         var start = new ProcessStartInfo(command[0]) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var arg in command.Skip(1)) start.ArgumentList.Add(arg);
         start.Environment[ExitWithParentVariable] = "1";
+        foreach (var (key, value) in environment) start.Environment[key] = value;
         using var log = new StreamWriter(Path.Combine(trialDir, "trial.log"), append: true, Encoding.UTF8) { AutoFlush = true };
         var lastError = "";
         void Append(string? line, bool isError)

@@ -27,7 +27,9 @@ public static class TunePlots
             var best = new List<double>();
             double running = double.PositiveInfinity;
             foreach (var t in completed) best.Add(definition.Sign * (running = Math.Min(running, definition.Sign * t.Value!.Value)));
-            var line = plot.Add.ScatterLine(completed.Select(t => (double)t.Number).ToArray(), best.ToArray());
+            // The running best holds until the last trial, whatever that trial's state.
+            var xs = completed.Select(t => (double)t.Number).Append(trials.Max(t => t.Number)).ToArray();
+            var line = plot.Add.ScatterLine(xs, best.Append(best[^1]).ToArray());
             line.ConnectStyle = ConnectStyle.StepHorizontal;
             line.LegendText = "best so far";
             line.LineWidth = 2;

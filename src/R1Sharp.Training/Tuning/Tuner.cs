@@ -25,6 +25,8 @@ public sealed record TuneOptions
     public string Sampler { get; init; } = "tpe";
     public string Pruner { get; init; } = "median";
     public int Seed { get; init; }
+    /// Worker processes sharing this machine: each trial gets its share of the cores.
+    public int Workers { get; init; } = 1;
 }
 
 /// One worker of a study: claims trials from the study file until it has its number of finished
@@ -65,6 +67,10 @@ public sealed class Tuner
     {
         var values = new Dictionary<string, JsonNode?>();
         JsonObject? model = null;
+        // Through the config record, so options left at their defaults have values too.
+        var resolved = Kind == "train"
+            ? System.Text.Json.JsonSerializer.SerializeToNode(TrainConfig.Load(_options.ConfigPath, _options.Sets).Config)
+            : System.Text.Json.JsonSerializer.SerializeToNode(GrpoConfig.Load(_options.ConfigPath, _options.Sets).Config);
         foreach (var p in Space.Parameters)
         {
             if (!Space.IsActive(p, values)) continue;
@@ -72,7 +78,7 @@ public sealed class Tuner
             if (Kind == "train" && p.Name.StartsWith("model.", StringComparison.Ordinal)) node = (model ??= ModelConfigJson())[p.Name["model.".Length..]];
             else
             {
-                node = _baseConfig;
+                node = resolved;
                 foreach (var key in p.Name.Split('.')) node = node is JsonObject o ? o[key] : null;
             }
             if (node is null || !p.Contains(node)) return null;
@@ -166,7 +172,18 @@ public sealed class Tuner
         var command = _options.Launcher.Concat([Kind, "--config", Path.GetFullPath(_options.ConfigPath), "--out", dir])
             .Concat(sets.SelectMany(s => new[] { "--set", s })).ToList();
         File.WriteAllText(Path.Combine(dir, "command.txt"), string.Join(" ", command.Select(a => a.Contains(' ') ? $"'{a}'" : a)) + "\n");
-        return TrialProcess.Run(command, dir, Definition.Metric, number, parameters, store, Pruner, Definition.Sign, cancel);
+        return TrialProcess.Run(command, dir, Definition.Metric, number, parameters, store, Pruner, Definition.Sign, TrialEnvironment(), cancel);
+    }
+
+    /// With K workers each trial's libtorch and kernel threads get 1/K of the cores (unless the user chose).
+    private Dictionary<string, string> TrialEnvironment()
+    {
+        var threads = Math.Max(1, Environment.ProcessorCount / _options.Workers).ToString();
+        var env = new Dictionary<string, string>();
+        if (_options.Workers > 1)
+            foreach (var key in new[] { "OMP_NUM_THREADS", "DOTNET_PROCESSOR_COUNT" })
+                if (Environment.GetEnvironmentVariable(key) is null) env[key] = threads;
+        return env;
     }
 
     /// The `--set` overrides of a trial: its parameters over the tune's own; `model.*` keys go into a
@@ -174,47 +191,44 @@ public sealed class Tuner
     private List<string> TrialSets(IReadOnlyDictionary<string, JsonNode?> parameters, string dir)
     {
         var sets = new List<string>(_options.Sets);
-        JsonObject? model = null;
-        foreach (var (name, value) in parameters)
-        {
-            if (Kind == "train" && name.StartsWith("model.", StringComparison.Ordinal))
-            {
-                model ??= ModelConfigJson();
-                model[name["model.".Length..]] = value?.DeepClone();
-            }
-            else sets.Add($"{name}={value?.ToJsonString() ?? "null"}");
-        }
-        if (model is not null)
+        sets.AddRange(RunSets(parameters));
+        if (ModelWith(parameters) is { } model)
         {
             var path = Path.Combine(dir, "model_config.json");
-            AtomicFile.WriteAllText(path, model.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n");
+            AtomicFile.WriteAllText(path, model.ToJsonString(Indented) + "\n");
             sets.Add($"model={path}");
         }
         return sets;
     }
 
+    private IEnumerable<string> RunSets(IReadOnlyDictionary<string, JsonNode?> parameters) =>
+        parameters.Where(kv => !IsModelKey(kv.Key)).Select(kv => $"{kv.Key}={kv.Value?.ToJsonString() ?? "null"}");
+
+    private bool IsModelKey(string name) => Kind == "train" && name.StartsWith("model.", StringComparison.Ordinal);
+
+    /// The model config with the `model.*` parameters applied; null when there are none.
+    private JsonObject? ModelWith(IReadOnlyDictionary<string, JsonNode?> parameters)
+    {
+        JsonObject? model = null;
+        foreach (var (name, value) in parameters.Where(kv => IsModelKey(kv.Key)))
+            (model ??= ModelConfigJson())[name["model.".Length..]] = value?.DeepClone();
+        return model;
+    }
+
+    private static readonly System.Text.Json.JsonSerializerOptions Indented = new() { WriteIndented = true };
+
     /// The base config with a trial's parameters applied, its paths made relative to `dir`: a config ready to run from there.
     public JsonObject ConfigFor(IReadOnlyDictionary<string, JsonNode?> parameters, string dir, string modelFileName)
     {
-        var config = TrainConfig.ReadJson(_options.ConfigPath, _options.Sets);
+        var config = TrainConfig.ReadJson(_options.ConfigPath, [.. _options.Sets, .. RunSets(parameters)]);
         string Rebase(string p) => Path.GetRelativePath(dir, Path.GetFullPath(Path.Combine(_configDir, p)));
-        JsonObject? model = null;
-        foreach (var (name, value) in parameters)
-        {
-            if (Kind == "train" && name.StartsWith("model.", StringComparison.Ordinal))
-            {
-                model ??= ModelConfigJson();
-                model[name["model.".Length..]] = value?.DeepClone();
-            }
-            else Assign(config, name, value);
-        }
         if (Str(config["init_from"]) is { } init) config["init_from"] = Rebase(init);
         if (config["data"] is JsonObject data)
             foreach (var (_, source) in data)
                 if (source is JsonObject s && Str(s["path"]) is { } path) s["path"] = Rebase(path);
-        if (model is not null)
+        if (ModelWith(parameters) is { } model)
         {
-            AtomicFile.WriteAllText(Path.Combine(dir, modelFileName), model.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n");
+            AtomicFile.WriteAllText(Path.Combine(dir, modelFileName), model.ToJsonString(Indented) + "\n");
             config["model"] = modelFileName;
         }
         else if (Str(config["model"]) is { } m) config["model"] = Rebase(m);
@@ -222,16 +236,4 @@ public sealed class Tuner
     }
 
     private static string? Str(JsonNode? node) => node is JsonValue v && v.TryGetValue<string>(out var s) ? s : null;
-
-    private static void Assign(JsonObject root, string dotted, JsonNode? value)
-    {
-        var keys = dotted.Split('.');
-        var node = root;
-        foreach (var key in keys[..^1])
-        {
-            if (node[key] is not JsonObject child) { child = new JsonObject(); node[key] = child; }
-            node = child;
-        }
-        node[keys[^1]] = value?.DeepClone();
-    }
 }
