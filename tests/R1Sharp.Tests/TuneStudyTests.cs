@@ -119,6 +119,35 @@ public class TuneStudyTests
     }
 
     [Fact]
+    public void ATrialProcessEndsWhenItsParentDoes()
+    {
+        // What the kernel does when a tune process dies: the write end of the trial's stdin closes.
+        var dir = TestPaths.TempDir();
+        var (config, _) = TinyStudyFiles(dir);
+        var start = new ProcessStartInfo("dotnet") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "r1sharp.dll"), "train", "--config", config, "--out", Path.Combine(dir, "run"), "--set", "steps=100000" })
+            start.ArgumentList.Add(a);
+        start.Environment[TrialProcess.ExitWithParentVariable] = "1";
+        using var p = Process.Start(start)!;
+        p.OutputDataReceived += (_, _) => { };
+        p.ErrorDataReceived += (_, _) => { };
+        p.BeginOutputReadLine();
+        p.BeginErrorReadLine();
+        var metrics = Path.Combine(dir, "run", "metrics.jsonl");
+        var deadline = DateTime.UtcNow.AddMinutes(2);
+        while (!File.Exists(metrics) || File.ReadAllLines(metrics).Length < 3)
+        {
+            Assert.False(p.HasExited, "the run stopped by itself");
+            Assert.True(DateTime.UtcNow < deadline, "the run never started training");
+            Thread.Sleep(100);
+        }
+        p.StandardInput.Close();
+        var exited = p.WaitForExit(15_000);
+        if (!exited) p.Kill();
+        Assert.True(exited, "the trial kept training after its parent was gone");
+    }
+
+    [Fact]
     public void KeysTheRunDoesNotHaveAreRefusedBeforeAnyTrial()
     {
         var dir = TestPaths.TempDir();
