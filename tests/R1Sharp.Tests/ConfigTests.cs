@@ -24,6 +24,21 @@ public class ConfigTests
     }
 
     [Fact]
+    public void KimiK2LoadsAsTheDeepSeekV3ArchitectureItIs()
+    {
+        // Kimi K2's config.json is DeepSeek-V3's with its own model_type and sizes (384 experts, 1 group, 64 heads).
+        var json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Fixture("deepseek-v3-671b.config.json")))!.AsObject();
+        json["model_type"] = "kimi_k2";
+        (json["n_routed_experts"], json["n_group"], json["topk_group"], json["num_attention_heads"], json["num_key_value_heads"], json["first_k_dense_replace"], json["routed_scaling_factor"])
+            = (384, 1, 1, 64, 64, 1, 2.827);
+        var c = (DeepSeekConfig)ModelConfig.Parse(json.ToJsonString());
+        Assert.Equal((384, 8, 1, 1, 64), (c.RoutedExperts, c.NumExpertsPerTok!.Value, c.ExpertGroups, c.GroupsPerToken, c.NumAttentionHeads));
+        Assert.Equal(("noaux_tc", "sigmoid", 2.827), (c.TopkMethod, c.ScoringFunc, c.RoutedScalingFactor));
+        Assert.True(c.IsMoeLayer(1));
+        Assert.False(c.IsMoeLayer(0));
+    }
+
+    [Fact]
     public void ReadsDeepSeekV2LiteWithoutQLora()
     {
         var c = (DeepSeekConfig)ModelConfig.Load(Fixture("deepseek-v2-lite.config.json"));

@@ -6,12 +6,12 @@ using static TorchSharp.torch;
 
 namespace R1Sharp.Tests;
 
-/// Qwen2 and Llama against logits computed from transformers' definitions in float64 numpy
+/// Qwen2, Qwen3 and Llama against logits computed from transformers' definitions in float64 numpy
 /// (Fixtures/dense/make-reference.py): GQA, q/k/v biases, tied embeddings, llama3 and linear rope scaling,
-/// an explicit head_dim, attention and MLP biases.
+/// an explicit head_dim, attention and MLP biases, Qwen3's per-head q/k RMSNorm.
 public class DenseModelTests
 {
-    public static IEnumerable<object[]> Fixtures => [["qwen2"], ["llama3"], ["llama-linear"], ["qwen2-swa"], ["llama-local-global"]];
+    public static IEnumerable<object[]> Fixtures => [["qwen2"], ["llama3"], ["llama-linear"], ["qwen2-swa"], ["llama-local-global"], ["qwen3"], ["qwen3-bias"]];
 
     private static (CausalLM Model, JsonObject Reference) Load(string name)
     {

@@ -60,6 +60,7 @@ public class GgufExportTests
     [InlineData("qwen2")]
     [InlineData("llama3")]
     [InlineData("llama-linear")]
+    [InlineData("qwen3")]
     public void DenseExportsGiveR1SharpsLogitsInLlamaCpp(string fixture)
     {
         var dir = Path.Combine(TestPaths.Fixtures, "dense", fixture);

@@ -2,8 +2,9 @@ using System.Text.Json.Serialization;
 
 namespace R1Sharp.Models;
 
-/// `model_type` qwen2 / llama: the dense decoders of the R1-Distill models (grouped-query attention,
-/// rotate-half RoPE, SwiGLU). Defaults are the ones transformers gives each model_type.
+/// `model_type` qwen2 / qwen3 / llama: the dense decoders of the R1-Distill models (grouped-query
+/// attention, rotate-half RoPE, SwiGLU) and of DeepSeek-R1-0528-Qwen3-8B (Qwen3 adds an RMSNorm over
+/// each query and key head before RoPE). Defaults are the ones transformers gives each model_type.
 public sealed record DenseConfig : ModelConfig
 {
     [JsonPropertyName("num_key_value_heads")] public int? NumKeyValueHeadsOrNull { get; init; }
@@ -12,9 +13,10 @@ public sealed record DenseConfig : ModelConfig
     [JsonPropertyName("mlp_bias")] public bool MlpBias { get; init; }
 
     [JsonIgnore] public bool IsQwen2 => ModelType == "qwen2";
+    [JsonIgnore] public bool HasQkNorm => ModelType == "qwen3";
     [JsonIgnore] public int NumKeyValueHeads => NumKeyValueHeadsOrNull ?? NumAttentionHeads;
     [JsonIgnore] public int HeadDim => HeadDimOrNull ?? HiddenSize / NumAttentionHeads;
-    /// Qwen2 always has q/k/v biases and no o_proj bias; Llama puts `attention_bias` on all four.
+    /// Qwen2 always has q/k/v biases and no o_proj bias; Llama and Qwen3 put `attention_bias` on all four.
     [JsonIgnore] public bool QkvBias => IsQwen2 || AttentionBiasFlag;
     [JsonIgnore] public bool OutputBias => !IsQwen2 && AttentionBiasFlag;
 

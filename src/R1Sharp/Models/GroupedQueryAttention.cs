@@ -4,14 +4,17 @@ using static TorchSharp.torch;
 
 namespace R1Sharp.Models;
 
-/// Grouped-query attention (HF: Qwen2Attention, LlamaAttention): each group of query heads shares
-/// one key/value head; the cache holds the rotated keys and the values per key/value head.
+/// Grouped-query attention (HF: Qwen2Attention, LlamaAttention, Qwen3Attention): each group of query
+/// heads shares one key/value head; the cache holds the rotated keys and the values per key/value head.
+/// Qwen3 normalises each query and key head (RMSNorm over head_dim) before RoPE.
 public sealed class GroupedQueryAttention : nn.Module
 {
     [ComponentName(Name = "q_proj")] private readonly nn.Module<Tensor, Tensor> _q;
     [ComponentName(Name = "k_proj")] private readonly nn.Module<Tensor, Tensor> _k;
     [ComponentName(Name = "v_proj")] private readonly nn.Module<Tensor, Tensor> _v;
     [ComponentName(Name = "o_proj")] private readonly nn.Module<Tensor, Tensor> _o;
+    [ComponentName(Name = "q_norm")] private readonly RmsNorm? _qNorm;
+    [ComponentName(Name = "k_norm")] private readonly RmsNorm? _kNorm;
     private readonly int _heads, _kvHeads, _headDim;
 
     public GroupedQueryAttention(DenseConfig c, WeightFormat format = WeightFormat.F32) : base(nameof(GroupedQueryAttention))
@@ -21,6 +24,7 @@ public sealed class GroupedQueryAttention : nn.Module
         _k = Projection.Create(c.HiddenSize, _kvHeads * _headDim, format, c.QkvBias);
         _v = Projection.Create(c.HiddenSize, _kvHeads * _headDim, format, c.QkvBias);
         _o = Projection.Create(_heads * _headDim, c.HiddenSize, format, c.OutputBias);
+        if (c.HasQkNorm) (_qNorm, _kNorm) = (new RmsNorm(_headDim, c.RmsNormEps), new RmsNorm(_headDim, c.RmsNormEps));
         RegisterComponents();
     }
 
@@ -34,6 +38,7 @@ public sealed class GroupedQueryAttention : nn.Module
         long b = x.shape[0], t = x.shape[1];
         var q = _q.forward(x).view(b, t, _heads, _headDim);
         var k = _k.forward(x).view(b, t, _kvHeads, _headDim);
+        if (_qNorm is not null) (q, k) = (_qNorm.forward(q), _kNorm!.forward(k));
         if (RopeInPlace.Applies(q, ctx.Cos) && RopeInPlace.Applies(k, ctx.Cos))
         {
             RopeInPlace.RotateHalf(q, _heads, _headDim, ctx.Cos, ctx.Sin);

@@ -27,7 +27,7 @@ public abstract record ModelConfig
     /// `num_sink_tokens` positions (attention sinks, counted in the window as Hugging Face's SinkCache
     /// counts them) and the most recent ones, itself included. Which layers are local:
     /// `layer_types` ("sliding_attention"/"full_attention" per layer), else layers >= `max_window_layers`,
-    /// else all. Qwen2 applies it only with `use_sliding_window`, as transformers does.
+    /// else all. Qwen2 and Qwen3 apply it only with `use_sliding_window`, as transformers does.
     [JsonPropertyName("sliding_window")] public int? SlidingWindow { get; init; }
     [JsonPropertyName("use_sliding_window")] public bool? UseSlidingWindow { get; init; }
     [JsonPropertyName("max_window_layers")] public int? MaxWindowLayers { get; init; }
@@ -35,13 +35,13 @@ public abstract record ModelConfig
     [JsonPropertyName("num_sink_tokens")] public int NumSinkTokens { get; init; }
 
     /// The window of local layers, or null when the model attends globally everywhere.
-    [JsonIgnore] public int? Window => SlidingWindow is int w && (ModelType != "qwen2" || UseSlidingWindow == true) ? w : null;
+    [JsonIgnore] public int? Window => SlidingWindow is int w && (ModelType is not ("qwen2" or "qwen3") || UseSlidingWindow == true) ? w : null;
 
     public bool IsLocalLayer(int layer)
     {
         if (Window is null) return false;
         if (LayerTypes is { } types) return layer < types.Length && types[layer] == "sliding_attention";
-        var firstLocal = MaxWindowLayers ?? (ModelType == "qwen2" ? 28 : 0);
+        var firstLocal = MaxWindowLayers ?? (ModelType is "qwen2" or "qwen3" ? 28 : 0);
         return layer >= firstLocal;
     }
 
@@ -113,10 +113,11 @@ public abstract record ModelConfig
             : throw new R1SharpException($"{source}: missing required key model_type");
         ModelConfig config = type switch
         {
-            "deepseek_v3" => Deserialize<DeepSeekConfig>(DeepSeekConfig.WithDefaults(obj, v3: true), source),
+            // Kimi K2 is the DeepSeek-V3 architecture under its own name.
+            "deepseek_v3" or "kimi_k2" => Deserialize<DeepSeekConfig>(DeepSeekConfig.WithDefaults(obj, v3: true), source),
             "deepseek_v2" => Deserialize<DeepSeekConfig>(DeepSeekConfig.WithDefaults(obj, v3: false), source),
-            "qwen2" or "llama" => Deserialize<DenseConfig>(obj, source),
-            _ => throw new R1SharpException($"{source}: model_type '{type}' is not supported (supported: deepseek_v3, deepseek_v2, qwen2, llama)"),
+            "qwen2" or "qwen3" or "llama" => Deserialize<DenseConfig>(obj, source),
+            _ => throw new R1SharpException($"{source}: model_type '{type}' is not supported (supported: deepseek_v3, kimi_k2, deepseek_v2, qwen2, qwen3, llama)"),
         };
         config = config with { Json = obj };
         config.Validate();

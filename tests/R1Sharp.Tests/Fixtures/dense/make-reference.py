@@ -1,4 +1,4 @@
-"""Tiny Qwen2 / Llama checkpoints and their logits computed with transformers' definitions of these
+"""Tiny Qwen2 / Qwen3 / Llama checkpoints and their logits computed with transformers' definitions of these
 architectures, written out independently in float64 numpy (DenseModelTests compares against them).
 Run: /usr/bin/python3 make-reference.py   (Debian's python3-numpy)."""
 import json, math, os, struct
@@ -37,11 +37,11 @@ def inverse_frequencies(c, head_dim):
 def is_local(c, layer):
     # transformers: Qwen2 windows only with use_sliding_window, from layer max_window_layers on (default 28);
     # layer_types, when given, names each layer.
-    if c.get("sliding_window") is None or (c["model_type"] == "qwen2" and not c.get("use_sliding_window")):
+    if c.get("sliding_window") is None or (c["model_type"] in ("qwen2", "qwen3") and not c.get("use_sliding_window")):
         return False
     if "layer_types" in c:
         return c["layer_types"][layer] == "sliding_attention"
-    return layer >= c.get("max_window_layers", 28 if c["model_type"] == "qwen2" else 0)
+    return layer >= c.get("max_window_layers", 28 if c["model_type"] in ("qwen2", "qwen3") else 0)
 
 def layer_mask(c, layer, T):
     # Written out element by element: query q sees key k if k <= q and, in a local layer,
@@ -77,6 +77,8 @@ def forward(c, w, ids):
         q = lin(a, p + "self_attn.q_proj").reshape(T, heads, d).transpose(1, 0, 2)
         k = lin(a, p + "self_attn.k_proj").reshape(T, kv, d).transpose(1, 0, 2)
         v = lin(a, p + "self_attn.v_proj").reshape(T, kv, d).transpose(1, 0, 2)
+        if c["model_type"] == "qwen3":   # Qwen3Attention: RMSNorm over each head's vector, before RoPE
+            q, k = norm(q, p + "self_attn.q_norm.weight"), norm(k, p + "self_attn.k_norm.weight")
         q, k = q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
         k, v = np.repeat(k, heads // kv, 0), np.repeat(v, heads // kv, 0)
         scores = q @ k.transpose(0, 2, 1) / math.sqrt(d) + mask
@@ -96,7 +98,7 @@ def build(name, config, seed):
     h, heads, kv, inter = c["hidden_size"], c["num_attention_heads"], c.get("num_key_value_heads", c["num_attention_heads"]), c["intermediate_size"]
     d = c.get("head_dim") or h // heads
     qkv_bias = c["model_type"] == "qwen2" or c.get("attention_bias", False)
-    o_bias = c["model_type"] == "llama" and c.get("attention_bias", False)
+    o_bias = c["model_type"] in ("llama", "qwen3") and c.get("attention_bias", False)
     mlp_bias = c.get("mlp_bias", False)
     w = {"model.embed_tokens.weight": rng.normal(0, 0.5, (c["vocab_size"], h)), "model.norm.weight": 1 + rng.normal(0, 0.1, h)}
     if not c.get("tie_word_embeddings"):
@@ -113,6 +115,9 @@ def build(name, config, seed):
         add(p + "self_attn.k_proj", kv * d, h, qkv_bias)
         add(p + "self_attn.v_proj", kv * d, h, qkv_bias)
         add(p + "self_attn.o_proj", h, heads * d, o_bias)
+        if c["model_type"] == "qwen3":
+            w[p + "self_attn.q_norm.weight"] = 1 + rng.normal(0, 0.2, d)
+            w[p + "self_attn.k_norm.weight"] = 1 + rng.normal(0, 0.2, d)
         add(p + "mlp.gate_proj", inter, h, mlp_bias)
         add(p + "mlp.up_proj", inter, h, mlp_bias)
         add(p + "mlp.down_proj", h, inter, mlp_bias)
@@ -144,3 +149,7 @@ build("llama-local-global", {"model_type": "llama", **common, "num_hidden_layers
                              "layer_types": ["sliding_attention", "full_attention", "sliding_attention"]}, 5)
 build("llama-linear", {"model_type": "llama", **common, "num_key_value_heads": 4, "head_dim": 12, "rope_theta": 10000.0,
                        "attention_bias": True, "mlp_bias": True, "rope_scaling": {"type": "linear", "factor": 2.0}}, 3)
+build("qwen3", {"model_type": "qwen3", **common, "num_key_value_heads": 2, "head_dim": 16, "rope_theta": 1000000.0, "tie_word_embeddings": True,
+                "attention_bias": False, "use_sliding_window": False, "sliding_window": 8, "max_window_layers": 1}, 6)
+build("qwen3-bias", {"model_type": "qwen3", **common, "num_key_value_heads": 1, "rope_theta": 10000.0, "tie_word_embeddings": False,
+                     "attention_bias": True}, 7)
