@@ -29,7 +29,8 @@ public class GrpoTests
         using var model = TinyModels.Model(c => { c["vocab_size"] = ByteTokenizer.VocabSize; c["max_position_embeddings"] = 64; });
         long[][] prompts = [[1, 3, 20, 21, 4], [1, 3, 22, 4]];
         var completions = new List<BatchCompletion> { new([30, 31, 32], false), new([33, 34], true) };
-        var (inputs, targets, mask) = R1Sharp.Training.Rl.GrpoTrainer.Sequences(prompts, completions);
+        var (inputs, targets, mask) = R1Sharp.Training.Rl.GrpoTrainer.Sequences(prompts, completions, ByteTokenizer.Eos);
+        Assert.Equal(ByteTokenizer.Eos, targets[0, 7].item<long>());
         Assert.Equal(new float[] { 0, 0, 0, 0, 1, 1, 1, 1 }, mask[0].data<float>().ToArray());   // 3 completion tokens + <|eos|>
         Assert.Equal(new float[] { 0, 0, 0, 1, 1, 0, 0, 0 }, mask[1].data<float>().ToArray());   // truncated: no stop token
 

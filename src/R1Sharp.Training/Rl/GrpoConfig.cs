@@ -14,6 +14,16 @@ public sealed record GrpoConfig
     [JsonPropertyName("name")] public string Name { get; init; } = "grpo";
     [JsonPropertyName("init_from")] public required string InitFrom { get; init; }
     [JsonPropertyName("task")] public string Task { get; init; } = "arithmetic";
+    /// JSONL problems (`prompt` or `messages`, and `answer`) instead of a built-in task; paths relative to the config.
+    [JsonPropertyName("data")] public string? Data { get; init; }
+    [JsonPropertyName("eval_data")] public string? EvalData { get; init; }
+    /// For models with their own chat template: how the problem is asked.
+    [JsonPropertyName("system_prompt")] public string? SystemPrompt { get; init; }
+    [JsonPropertyName("instruction")] public string? Instruction { get; init; }
+    [JsonPropertyName("enable_thinking")] public bool? EnableThinking { get; init; }
+    /// The `external` reward: a shell command reading JSON lines and printing one score per line.
+    [JsonPropertyName("reward_command")] public string? RewardCommand { get; init; }
+    [JsonPropertyName("reward_timeout")] public double RewardTimeout { get; init; } = 60;
     [JsonPropertyName("difficulty")] public int Difficulty { get; init; } = 3;
     [JsonPropertyName("seed")] public int Seed { get; init; }
     [JsonPropertyName("steps")] public int Steps { get; init; } = 100;
@@ -49,13 +59,34 @@ public sealed record GrpoConfig
         Require(LossAggregation is "grpo" or "dapo" or "dr_grpo", $"loss_aggregation '{LossAggregation}' is not supported (grpo, dapo, dr_grpo)");
         Require(RewardScaling is "group" or "batch" or "none", $"reward_scaling '{RewardScaling}' is not supported (group, batch, none)");
         foreach (var name in Rewards.Keys)
-            Require(name is "format" or "correctness" or "length", $"unknown reward '{name}' (format, correctness, length)");
+            Require(name is "format" or "correctness" or "math" or "external" or "length", $"unknown reward '{name}' (format, correctness, math, external, length)");
+        Require(!Rewards.ContainsKey("external") || !string.IsNullOrWhiteSpace(RewardCommand), "the external reward needs reward_command");
+        Require(RewardTimeout is > 0 and <= 3600, "reward_timeout must be in (0, 3600] seconds");
+        Require(EvalData is null || Data is not null, "eval_data needs data");
         Require(EvalEvery >= 1 && EvalProblems >= 1 && CheckpointEvery >= 1 && KeepCheckpoints >= 1, "eval/checkpoint options must be >= 1");
     }
+
+    /// TRL GRPOConfig's names for the same options, so its users feel at home.
+    public static readonly IReadOnlyDictionary<string, string> Aliases = new Dictionary<string, string>
+    {
+        ["num_generations"] = "group_size", ["loss_type"] = "loss_aggregation", ["num_iterations"] = "iterations",
+        ["mask_truncated_completions"] = "mask_truncated", ["scale_rewards"] = "reward_scaling", ["max_completion_length"] = "max_new_tokens",
+        ["learning_rate"] = "lr", ["max_grad_norm"] = "grad_clip",
+    };
 
     public static (GrpoConfig Config, JsonObject Resolved) Load(string path, IEnumerable<string> overrides)
     {
         var json = Training.TrainConfig.ReadJson(path, overrides);
+        foreach (var (alias, name) in Aliases)
+        {
+            if (json[alias] is not { } value) continue;
+            json.Remove(alias);
+            // TRL's scale_rewards is also a boolean: true is per group, false is none.
+            if (alias == "scale_rewards" && value is JsonValue b && b.TryGetValue<bool>(out var on)) value = on ? "group" : "none";
+            if (json[name] is { } canonical && !JsonNode.DeepEquals(canonical, value))
+                throw new R1SharpException($"{path}: {alias} ({value.ToJsonString()}) and {name} ({canonical.ToJsonString()}) disagree; they are the same option");
+            json[name] = value.DeepClone();
+        }
         GrpoConfig config;
         try
         {

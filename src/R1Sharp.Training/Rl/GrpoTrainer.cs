@@ -25,7 +25,9 @@ public sealed class GrpoTrainer : IDisposable
     private readonly string _configDir, _runDir;
     private readonly List<string> _inputs = [];
     private readonly IVerifiableTask _task;
-    private readonly RewardSet _rewards;
+    private RewardSet _rewards = null!;
+    private PromptFormat _format = null!;
+    private ExternalReward? _external;
     private CausalLM _policy = null!, _reference = null!;
     private AdamW _optimizer = null!;
     private List<Parameter> _trained = null!;
@@ -35,17 +37,38 @@ public sealed class GrpoTrainer : IDisposable
     {
         (_config, _resolved, _configDir, _runDir) = (config, resolved, configDir, runDir);
         if (configFile is not null) _inputs.Add(configFile);
-        _task = VerifiableTasks.Create(config.Task, config.Difficulty);
+        if (config.Data is { } data)
+        {
+            var path = Path.GetFullPath(Path.Combine(configDir, data));
+            var evalPath = config.EvalData is { } e ? Path.GetFullPath(Path.Combine(configDir, e)) : null;
+            _task = DatasetTask.Load(path, evalPath, config.EvalProblems, config.Seed);
+            _inputs.Add(path);
+            if (evalPath is not null) _inputs.Add(evalPath);
+        }
+        else _task = VerifiableTasks.Create(config.Task, config.Difficulty);
+    }
+
+    /// The reward functions, once the prompt format (which may open `<think>` itself) is known.
+    private RewardSet Rewards()
+    {
+        var opened = _config.ThinkOpenedByPrompt || _format.ThinkOpenedByPrompt;
         var functions = new List<(IRewardFunction, double)>();
-        foreach (var (name, weight) in config.Rewards.OrderBy(p => p.Key, StringComparer.Ordinal))
+        foreach (var (name, weight) in _config.Rewards.OrderBy(p => p.Key, StringComparer.Ordinal))
             functions.Add((name switch
             {
-                "format" => new FormatReward(config.ThinkOpenedByPrompt),
-                "correctness" => new CorrectnessReward(_task, config.ThinkOpenedByPrompt),
-                _ => (IRewardFunction)new LengthPenalty(config.MaxNewTokens, config.LengthBuffer),
+                "format" => new FormatReward(opened),
+                "correctness" => new CorrectnessReward(_task, opened),
+                "math" => new MathReward(),
+                "external" => _external = new ExternalReward(_config.RewardCommand!, TimeSpan.FromSeconds(_config.RewardTimeout), _configDir),
+                _ => (IRewardFunction)new LengthPenalty(_config.MaxNewTokens, _config.LengthBuffer),
             }, weight));
-        _rewards = new RewardSet(functions);
+        return new RewardSet(functions);
     }
+
+    /// What counts as correct for accuracy and evaluation: the math verifier when it is a reward, else the task's.
+    private IRewardFunction Judge => _config.Rewards.ContainsKey("math") || _task is DatasetTask
+        ? new MathReward()
+        : new CorrectnessReward(_task, _config.ThinkOpenedByPrompt || _format.ThinkOpenedByPrompt);
 
     public CausalLM Policy => _policy;
 
@@ -54,8 +77,10 @@ public sealed class GrpoTrainer : IDisposable
         _folder = RunFolder.Open(_runDir);
         AtomicFile.WriteAllText(Path.Combine(_runDir, "grpo_config.json"), _resolved.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
         var start = Build(resume);
+        _rewards = Rewards();
         _folder.TruncateMetrics(start);
-        var evalProblems = TaskEvaluator.TestProblems(_task, _config.EvalProblems, _config.Seed + 1_000_003);
+        var evalProblems = _task is DatasetTask data ? data.Test.Take(_config.EvalProblems).ToList()
+            : TaskEvaluator.TestProblems(_task, _config.EvalProblems, _config.Seed + 1_000_003);
         var watch = Stopwatch.StartNew();
         TaskEvaluator.Result? lastEval = null;
         string? checkpoint = null;
@@ -83,24 +108,27 @@ public sealed class GrpoTrainer : IDisposable
         int prompts = _config.PromptsPerStep, group = _config.GroupSize, n = prompts * group;
         var random = new Random(StepSeed.Of(_config.Seed, step, 77));
         var problems = Enumerable.Range(0, prompts).Select(_ => _task.Generate(random)).ToList();
-        var promptIds = problems.SelectMany(p => Enumerable.Repeat(TaskEvaluator.Prompt(p), group)).ToList();
+        var promptIds = problems.SelectMany(p => Enumerable.Repeat(_format.Prompt(p), group)).ToList();
 
         _policy.eval();
         var sampling = new SamplingOptions
         {
             Temperature = _config.Temperature, MaxNewTokens = _config.MaxNewTokens, Seed = StepSeed.Of(_config.Seed, step),
-            StopTokenIds = [ByteTokenizer.Eos],
+            StopTokenIds = _format.StopIds,
         };
         var completions = BatchGenerator.Generate(_policy, promptIds, sampling);
 
         var rewards = new float[n];
         double correct = 0, formatted = 0, length = 0, truncated = 0;
+        var texts = completions.Select(c => _format.Decode(c.Tokens)).ToList();
+        var abstainedBefore = _external?.Abstained ?? 0;
+        var scored = _rewards.ScoreAll(completions.Select((c, i) => (problems[i / group], texts[i], c.Tokens.Length, c.Truncated)).ToList());
+        var judge = Judge;
         for (int i = 0; i < n; i++)
         {
-            var text = ByteTokenizer.Instance.Decode(completions[i].Tokens);
-            var (total, parts) = _rewards.Score(problems[i / group], text, completions[i].Tokens.Length, completions[i].Truncated);
+            var (total, parts) = scored[i];
             rewards[i] = (float)total;
-            correct += parts.GetValueOrDefault("correctness") ?? (_task.Verify(problems[i / group], ParsedCompletion.Parse(text).Answer ?? "") ? 1 : 0);
+            correct += judge.Score(problems[i / group], texts[i], completions[i].Tokens.Length, completions[i].Truncated) ?? 0;
             formatted += parts.GetValueOrDefault("format") ?? 0;
             length += completions[i].Tokens.Length;
             truncated += completions[i].Truncated ? 1 : 0;
@@ -113,7 +141,7 @@ public sealed class GrpoTrainer : IDisposable
         var zeroStd = 1 - spread.to_type(ScalarType.Float32).mean().item<float>();
         var rowKeep = _config.DynamicSampling ? spread.repeat_interleave(group) : ones(n, dtype: ScalarType.Bool);
 
-        var (inputs, targets, mask) = Sequences(promptIds, completions);
+        var (inputs, targets, mask) = Sequences(promptIds, completions, _format.StopIds[0]);
         if (_config.MaskTruncated) mask = mask * tensor(completions.Select(c => c.Truncated ? 0f : 1f).ToArray()).unsqueeze(1);
         mask = mask * rowKeep.to_type(ScalarType.Float32).unsqueeze(1);
         var line = new JsonObject
@@ -121,6 +149,11 @@ public sealed class GrpoTrainer : IDisposable
             ["step"] = step + 1, ["lr"] = _config.Lr, ["reward"] = (double)rewards.Average(), ["accuracy"] = correct / n, ["format"] = formatted / n,
             ["length"] = length / n, ["truncated"] = truncated / n, ["zero_std_fraction"] = zeroStd,
         };
+        if (_external is not null)
+        {
+            line["external_abstained"] = _external.Abstained - abstainedBefore;
+            if (_external.Abstained > abstainedBefore && _external.LastProblem is { } problem) line["external_problem"] = problem;
+        }
         if (mask.sum().item<float>() == 0)
         {
             line["kl"] = 0.0; line["clip_fraction"] = 0.0; line["loss"] = 0.0; line["grad_norm"] = 0.0; line["skipped"] = true;
@@ -154,9 +187,9 @@ public sealed class GrpoTrainer : IDisposable
 
     /// Prompt + completion (+ the stop token when the model emitted it), right-padded:
     /// inputs/targets [N, T-1] and a mask [N, T-1] that is 1 on completion targets only.
-    internal static (Tensor Inputs, Tensor Targets, Tensor Mask) Sequences(IReadOnlyList<long[]> prompts, IReadOnlyList<BatchCompletion> completions)
+    internal static (Tensor Inputs, Tensor Targets, Tensor Mask) Sequences(IReadOnlyList<long[]> prompts, IReadOnlyList<BatchCompletion> completions, long stop)
     {
-        var sequences = prompts.Select((p, i) => p.Concat(completions[i].Tokens).Concat(completions[i].Truncated ? [] : new[] { (long)ByteTokenizer.Eos }).ToArray()).ToList();
+        var sequences = prompts.Select((p, i) => p.Concat(completions[i].Tokens).Concat(completions[i].Truncated ? [] : new[] { stop }).ToArray()).ToList();
         var length = sequences.Max(s => s.Length);
         var tokens = new long[sequences.Count * length];
         var mask = new float[sequences.Count * (length - 1)];
@@ -171,7 +204,7 @@ public sealed class GrpoTrainer : IDisposable
 
     private TaskEvaluator.Result LogEval(int step, List<TaskProblem> problems)
     {
-        var result = TaskEvaluator.Evaluate(_policy, _task, problems, _config.MaxNewTokens, new TaskEvaluator.Protocol(Samples: 2, Seed: _config.Seed));
+        var result = TaskEvaluator.Evaluate(_policy, _format, Judge, problems, _config.MaxNewTokens, new TaskEvaluator.Protocol(Samples: 2, Seed: _config.Seed));
         Log(new JsonObject
         {
             ["step"] = step, ["eval_pass1"] = result.Pass1, ["eval_low"] = result.Low, ["eval_high"] = result.High, ["eval_greedy"] = result.Greedy,
@@ -186,7 +219,9 @@ public sealed class GrpoTrainer : IDisposable
         var latest = resume ? RunCheckpoints.Latest(_runDir) : null;
         if (resume && latest is null) throw new R1SharpException($"--resume: no checkpoint in {RunCheckpoints.Folder(_runDir)}");
         _policy = ModelIO.Load(latest ?? from);
-        if (_policy.Config.VocabSize < ByteTokenizer.VocabSize) throw new R1SharpException($"{from}: the model's vocabulary is smaller than the task tokenizer's");
+        _format = PromptFormat.For(from, _policy.Config, new ChatPromptOptions(_config.SystemPrompt, _config.Instruction, _config.EnableThinking));
+        if (_format is BytePromptFormat && _policy.Config.VocabSize < ByteTokenizer.VocabSize)
+            throw new R1SharpException($"{from}: the model's vocabulary is smaller than the byte tokenizer's");
         _reference = ModelIO.Load(from);
         foreach (var p in _reference.parameters()) p.requires_grad = false;
         _inputs.AddRange(Directory.GetFiles(from, "*.safetensors").Append(Path.Combine(from, "config.json")));

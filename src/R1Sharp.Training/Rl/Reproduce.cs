@@ -92,7 +92,7 @@ public static class Reproduce
         say($"2/4 evaluating the SFT model on {test.Count} held-out problems");
         TaskEvaluator.Result before;
         var protocol = new TaskEvaluator.Protocol(Seed: o.Seed);
-        using (var model = ModelIO.Load(sftModel)) before = TaskEvaluator.Evaluate(model, task, test, maxNew, protocol);
+        using (var model = ModelIO.Load(sftModel)) before = TaskEvaluator.Evaluate(model, new BytePromptFormat(), new CorrectnessReward(task), test, maxNew, protocol);
 
         // 3. GRPO from the SFT model.
         var grpoJson = new JsonObject
@@ -115,7 +115,7 @@ public static class Reproduce
         // 4. Held-out evaluation after RL, and the report.
         say("4/4 evaluating the GRPO model");
         TaskEvaluator.Result after;
-        using (var model = ModelIO.Load(grpoModel)) after = TaskEvaluator.Evaluate(model, task, test, maxNew, protocol);
+        using (var model = ModelIO.Load(grpoModel)) after = TaskEvaluator.Evaluate(model, new BytePromptFormat(), new CorrectnessReward(task), test, maxNew, protocol);
         var seconds = (DateTime.UtcNow - started).TotalSeconds;
         var result = new JsonObject
         {

@@ -56,6 +56,16 @@ public sealed class CorrectnessReward(IVerifiableTask task, bool thinkOpenedByPr
     }
 }
 
+/// 1 when the final answer (the last `\boxed{}`, else the last `<answer>`) equals the reference by
+/// `MathAnswer`'s exact comparison; 0 without a final answer.
+public sealed class MathReward : IRewardFunction
+{
+    public string Name => "math";
+
+    public double? Score(TaskProblem problem, string completion, int completionTokens, bool truncated) =>
+        MathAnswer.Extract(completion) is { } answer && MathAnswer.Equivalent(answer, problem.Answer) ? 1 : 0;
+}
+
 /// DAPO's soft overlong penalty: 0 up to (max - buffer) tokens, then falling linearly to -1 at max.
 public sealed class LengthPenalty(int maxTokens, int buffer) : IRewardFunction
 {
@@ -74,10 +84,25 @@ public sealed class RewardSet(IReadOnlyList<(IRewardFunction Function, double We
 {
     public IReadOnlyList<(IRewardFunction Function, double Weight)> Functions => functions;
 
-    public (double Total, Dictionary<string, double?> Parts) Score(TaskProblem problem, string completion, int tokens, bool truncated)
+    public (double Total, Dictionary<string, double?> Parts) Score(TaskProblem problem, string completion, int tokens, bool truncated) =>
+        ScoreAll([(problem, completion, tokens, truncated)])[0];
+
+    /// A batch at once: an external command runs once for all of it.
+    public List<(double Total, Dictionary<string, double?> Parts)> ScoreAll(IReadOnlyList<(TaskProblem Problem, string Completion, int Tokens, bool Truncated)> items)
     {
-        var parts = functions.ToDictionary(f => f.Function.Name, f => f.Function.Score(problem, completion, tokens, truncated));
-        var total = functions.Sum(f => parts[f.Function.Name] is { } v ? v * f.Weight : 0);
-        return (total, parts);
+        var columns = functions.Select(f => f.Function is ExternalReward external
+            ? external.ScoreAll(items.Select(i => (i.Problem, i.Completion)).ToList())
+            : items.Select(i => f.Function.Score(i.Problem, i.Completion, i.Tokens, i.Truncated)).ToArray()).ToList();
+        return items.Select((_, row) =>
+        {
+            var parts = new Dictionary<string, double?>();
+            double total = 0;
+            for (int f = 0; f < functions.Count; f++)
+            {
+                parts[functions[f].Function.Name] = columns[f][row];
+                if (columns[f][row] is { } v) total += v * functions[f].Weight;
+            }
+            return (total, parts);
+        }).ToList();
     }
 }

@@ -31,23 +31,22 @@ public static class TaskEvaluator
         return problems;
     }
 
-    public static long[] Prompt(TaskProblem p) => Document.Prompt(p.Prompt).Select(t => (long)t).ToArray();
-
-    public static Result Evaluate(CausalLM model, IVerifiableTask task, IReadOnlyList<TaskProblem> problems, int maxNewTokens, Protocol? protocol = null, int batch = 128)
+    /// `judge` scores 1 for a correct completion (the task's correctness reward, or the math verifier).
+    public static Result Evaluate(CausalLM model, PromptFormat format, IRewardFunction judge, IReadOnlyList<TaskProblem> problems, int maxNewTokens,
+        Protocol? protocol = null, int batch = 128)
     {
         protocol ??= new Protocol();
         if (protocol.Samples < 1) throw new R1SharpException("evaluation needs at least one sample per problem");
         var watch = System.Diagnostics.Stopwatch.StartNew();
-        var correctness = new CorrectnessReward(task);
-        var format = new FormatReward();
+        var formatReward = new FormatReward(format.ThinkOpenedByPrompt);
         var perProblem = new List<double>();
         int greedyCorrect = 0, anyCorrect = 0, formatted = 0, completions = 0;
         double length = 0;
         foreach (var chunk in problems.Chunk(batch))
         {
-            var prompts = chunk.Select(Prompt).ToList();
-            bool Correct(TaskProblem p, BatchCompletion c) => correctness.Score(p, ByteTokenizer.Instance.Decode(c.Tokens), c.Tokens.Length, c.Truncated) == 1;
-            var greedy = BatchGenerator.Generate(model, prompts, SamplingOptions.GreedyDecoding(maxNewTokens) with { StopTokenIds = [ByteTokenizer.Eos] });
+            var prompts = chunk.Select(format.Prompt).ToList();
+            bool Correct(TaskProblem p, BatchCompletion c) => judge.Score(p, format.Decode(c.Tokens), c.Tokens.Length, c.Truncated) == 1;
+            var greedy = BatchGenerator.Generate(model, prompts, SamplingOptions.GreedyDecoding(maxNewTokens) with { StopTokenIds = format.StopIds });
             greedyCorrect += chunk.Where((p, i) => Correct(p, greedy[i])).Count();
             var hits = new int[chunk.Length];
             for (int s = 0; s < protocol.Samples; s++)
@@ -55,13 +54,13 @@ public static class TaskEvaluator
                 var options = new SamplingOptions
                 {
                     Temperature = protocol.Temperature, TopP = protocol.TopP, MaxNewTokens = maxNewTokens,
-                    Seed = protocol.Seed * 7919 + s + 1, StopTokenIds = [ByteTokenizer.Eos],
+                    Seed = protocol.Seed * 7919 + s + 1, StopTokenIds = format.StopIds,
                 };
                 var sampled = BatchGenerator.Generate(model, prompts, options);
                 for (int i = 0; i < chunk.Length; i++)
                 {
                     hits[i] += Correct(chunk[i], sampled[i]) ? 1 : 0;
-                    formatted += format.Score(chunk[i], ByteTokenizer.Instance.Decode(sampled[i].Tokens), 0, false) == 1 ? 1 : 0;
+                    formatted += formatReward.Score(chunk[i], format.Decode(sampled[i].Tokens), 0, false) == 1 ? 1 : 0;
                     length += sampled[i].Tokens.Length;
                     completions++;
                 }

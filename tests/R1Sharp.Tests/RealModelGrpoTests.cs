@@ -1,0 +1,141 @@
+using System.Text.Json.Nodes;
+using R1Sharp.Checkpoints;
+using R1Sharp.Models;
+using R1Sharp.Tokenization;
+using R1Sharp.Training.Rl;
+using R1Sharp.Training.Tasks;
+
+namespace R1Sharp.Tests;
+
+/// GRPO beyond the built-in byte models: a model folder's own tokenizer and chat template, problems
+/// from the user's JSONL, the math verifier, an external reward command, TRL's option names.
+public class RealModelGrpoTests
+{
+    private static readonly TaskProblem Four = new("data", "What is 2+2?", "", "4");
+
+    /// A random tiny dense model carrying a real tokenizer and chat template from the test cache.
+    public static string TinyModelWithTokenizer(string reference, string modelType = "qwen2")
+    {
+        var source = TestPaths.ReferenceTokenizer(reference);
+        var tokenizer = PretrainedTokenizer.Load(source);
+        var dir = TestPaths.TempDir();
+        var config = ModelConfig.Parse(new JsonObject
+        {
+            ["model_type"] = modelType, ["vocab_size"] = tokenizer.VocabSize, ["hidden_size"] = 32, ["intermediate_size"] = 64,
+            ["num_hidden_layers"] = 2, ["num_attention_heads"] = 4, ["num_key_value_heads"] = 2, ["max_position_embeddings"] = 512,
+            ["tie_word_embeddings"] = true, ["eos_token_id"] = tokenizer.EosId,
+        }.ToJsonString());
+        using (var model = ModelIO.Create(config))
+        {
+            ModelIO.Initialize(model, 3);
+            ModelIO.Save(model, dir);
+        }
+        foreach (var file in new[] { "tokenizer.json", "tokenizer_config.json" }) File.Copy(Path.Combine(source, file), Path.Combine(dir, file));
+        return dir;
+    }
+
+    [Theory]
+    [InlineData("qwen2_5", "qwen2", null)]
+    [InlineData("qwen3", "qwen3", false)]
+    public void PromptsGoThroughTheModelsChatTemplate(string reference, string modelType, bool? thinking)
+    {
+        var dir = TinyModelWithTokenizer(reference, modelType);
+        var config = ModelConfig.Load(dir);
+        var format = Assert.IsType<ChatPromptFormat>(PromptFormat.For(dir, config, new ChatPromptOptions(Instruction: "Put the final answer in \\boxed{}.", EnableThinking: thinking)));
+        var text = format.Decode(format.Prompt(Four));
+        Assert.StartsWith("<|im_start|>", text);
+        Assert.Contains("<|im_start|>user\nWhat is 2+2?\nPut the final answer in \\boxed{}.<|im_end|>", text);
+        Assert.Contains("<|im_start|>assistant\n", text);
+        if (thinking == false) Assert.EndsWith("<think>\n\n</think>\n\n", text);   // Qwen3's template closes thinking when it is off
+        Assert.Contains((long)format.Tokenizer.EosId!, format.StopIds);
+        // R1Sharp's own byte-level models keep their built-in format.
+        var bytes = TestPaths.TempDir();
+        using (var model = TinyModels.Model(c => c["vocab_size"] = ByteTokenizer.VocabSize)) ModelIO.Save(model, bytes);
+        ByteTokenizer.Instance.Save(bytes);
+        Assert.IsType<BytePromptFormat>(PromptFormat.For(bytes, ModelConfig.Load(bytes), new ChatPromptOptions()));
+    }
+
+    [Fact]
+    public void GrpoRunsOnAModelFolderWithItsTokenizerAndUserData()
+    {
+        var model = TinyModelWithTokenizer("qwen2_5");
+        var dir = TestPaths.TempDir();
+        var data = Path.Combine(dir, "problems.jsonl");
+        File.WriteAllLines(data, Enumerable.Range(1, 12).Select(i => new JsonObject { ["prompt"] = $"What is {i} + {i}?", ["answer"] = (2 * i).ToString() }.ToJsonString())
+            .Append(new JsonObject { ["messages"] = new JsonArray(new JsonObject { ["role"] = "system", ["content"] = "Be brief." }, new JsonObject { ["role"] = "user", ["content"] = "What is 3 * 3?" }), ["answer"] = 9 }.ToJsonString()));
+        var config = new JsonObject
+        {
+            ["init_from"] = model, ["data"] = "problems.jsonl", ["instruction"] = "Put the final answer in \\boxed{}.",
+            ["steps"] = 2, ["prompts_per_step"] = 2, ["num_generations"] = 2, ["max_completion_length"] = 6, ["eval_every"] = 2, ["eval_problems"] = 2,
+            ["rewards"] = new JsonObject { ["math"] = 1.0, ["external"] = 0.5 }, ["reward_command"] = "while read -r line; do echo 0.25; done",
+        };
+        File.WriteAllText(Path.Combine(dir, "grpo.json"), config.ToJsonString());
+        var run = CliTests.Run("grpo", "--config", Path.Combine(dir, "grpo.json"), "--out", Path.Combine(dir, "run"));
+        Assert.True(run.Code == 0, run.Stderr);
+        var lines = File.ReadAllLines(Path.Combine(dir, "run", "metrics.jsonl")).Select(l => JsonNode.Parse(l)!).ToList();
+        var steps = lines.Where(l => l["reward"] is not null).ToList();
+        Assert.Equal(2, steps.Count);
+        // The random model never boxes the right answer: the reward is the external command's 0.25 × 0.5.
+        Assert.All(steps, s => Assert.Equal(0.125, (double)s["reward"]!, 6));
+        Assert.All(steps, s => Assert.Equal(0, (int)s["external_abstained"]!));
+        Assert.Equal(2, lines.Count(l => l["eval_pass1"] is not null));
+        Assert.True(File.Exists(Path.Combine(dir, "run", "checkpoints", "step-000002", "model.safetensors")));
+    }
+
+    [Fact]
+    public void TheExternalRewardScoresAbstainsAndSurvivesBadCommands()
+    {
+        var items = new List<(TaskProblem, string)> { (Four, "\\boxed{4}"), (Four, "five"), (Four, "\\boxed{3}") };
+        // Scores what it reads: 1 when the completion contains the answer the line names.
+        var judge = new ExternalReward("""while read -r line; do case "$line" in *'boxed{4}'*) echo 1;; *five*) echo null;; *) echo 0;; esac; done""", TimeSpan.FromSeconds(20), Path.GetTempPath());
+        Assert.Equal([1.0, null, 0.0], judge.ScoreAll(items));
+        Assert.Equal(1, judge.Abstained);
+
+        foreach (var (command, problem) in new[]
+        {
+            ("while read -r line; do echo hello; done", "line 1 is not JSON"),
+            ("while read -r line; do echo '[1]'; done", "line 1 is not a number or null"),
+            ("exit 3", "exit code 3"),
+            ("read -r line; echo 1", "printed 1 lines for 3 completions"),
+            ("sleep 30", "no answer within 1 s"),
+            ("/nonexistent/reward-program", "exit code 127"),
+        })
+        {
+            var reward = new ExternalReward(command, TimeSpan.FromSeconds(1), Path.GetTempPath());
+            var scores = reward.ScoreAll(items);
+            Assert.Contains(problem, reward.LastProblem);
+            Assert.True(reward.Abstained >= 2, command);
+            Assert.Equal(command.StartsWith("read") ? 1.0 : null, scores[0]);
+        }
+    }
+
+    [Theory]
+    [InlineData("{\"prompt\": \"a\", \"answer\": \"1\"}\nnot json", ":2: not JSON")]
+    [InlineData("{\"prompt\": \"a\"}", ":1: needs \"answer\"")]
+    [InlineData("{\"answer\": 3}", ":1: needs \"prompt\"")]
+    [InlineData("{\"messages\": [{\"role\": \"system\", \"content\": \"x\"}], \"answer\": 3}", ":1: \"messages\" has no user message")]
+    [InlineData("{\"messages\": [{\"role\": \"wizard\", \"content\": \"x\"}], \"answer\": 3}", ":1: unknown role 'wizard'")]
+    [InlineData("\n\n", "no problems")]
+    public void BadDataLinesAreNamedByFileAndLine(string content, string message)
+    {
+        var path = Path.Combine(TestPaths.TempDir(), "data.jsonl");
+        File.WriteAllText(path, content);
+        var e = Assert.Throws<R1SharpException>(() => DatasetTask.Read(path));
+        Assert.Contains(message, e.Message);
+        Assert.StartsWith(path, e.Message);
+    }
+
+    [Fact]
+    public void TrlOptionNamesAreAliases()
+    {
+        var dir = TestPaths.TempDir();
+        var path = Path.Combine(dir, "grpo.json");
+        File.WriteAllText(path, """{"init_from": "m", "num_generations": 4, "loss_type": "dr_grpo", "scale_rewards": false, "num_iterations": 2, "mask_truncated_completions": false}""");
+        var (c, _) = GrpoConfig.Load(path, []);
+        Assert.Equal((4, "dr_grpo", "none", 2, false), (c.GroupSize, c.LossAggregation, c.RewardScaling, c.Iterations, c.MaskTruncated));
+        File.WriteAllText(path, """{"init_from": "m", "num_generations": 4, "group_size": 8}""");
+        Assert.Contains("num_generations (4) and group_size (8) disagree", Assert.Throws<R1SharpException>(() => GrpoConfig.Load(path, [])).Message);
+        File.WriteAllText(path, """{"init_from": "m", "rewards": {"external": 1}}""");
+        Assert.Contains("the external reward needs reward_command", Assert.Throws<R1SharpException>(() => GrpoConfig.Load(path, [])).Message);
+    }
+}
