@@ -133,8 +133,8 @@ public class TrainingTests
         var dir = TestPaths.TempDir();
         var jsonl = Path.Combine(dir, "a.jsonl");
         File.WriteAllLines(jsonl, Enumerable.Range(0, 40).Select(i => $"{{\"text\":\"doc {i} 你好 🙂\"}}"));
-        var first = DatasetPreparer.Write(DatasetPreparer.ReadFile(jsonl), Path.Combine(dir, "one"), 0.1, 5);
-        DatasetPreparer.Write(DatasetPreparer.ReadFile(jsonl), Path.Combine(dir, "two"), 0.1, 5);
+        var first = DatasetPreparer.Write(DatasetPreparer.ReadFile(jsonl, DocumentEncoder.Byte), Path.Combine(dir, "one"), 0.1, 5, DocumentEncoder.Byte);
+        DatasetPreparer.Write(DatasetPreparer.ReadFile(jsonl, DocumentEncoder.Byte), Path.Combine(dir, "two"), 0.1, 5, DocumentEncoder.Byte);
         Assert.Equal(4, (int)first["splits"]!["val"]!["documents"]!);
         Assert.Equal(File.ReadAllBytes(Path.Combine(dir, "one", "val.tokens")), File.ReadAllBytes(Path.Combine(dir, "two", "val.tokens")));
         using var val = TokenDataset.Open(Path.Combine(dir, "one"), "val");
@@ -143,7 +143,7 @@ public class TrainingTests
         Assert.Matches(@"^(<\|bos\|>doc \d+ 你好 🙂<\|eos\|>){4}$", text);
 
         File.WriteAllText(jsonl, "{\"text\":\"fine\"}\n{\"oops\":1}\n");
-        var error = Assert.Throws<R1SharpException>(() => DatasetPreparer.Write(DatasetPreparer.ReadFile(jsonl), Path.Combine(dir, "bad"), 0.1, 5));
+        var error = Assert.Throws<R1SharpException>(() => DatasetPreparer.Write(DatasetPreparer.ReadFile(jsonl, DocumentEncoder.Byte), Path.Combine(dir, "bad"), 0.1, 5, DocumentEncoder.Byte));
         Assert.Contains("a.jsonl:2", error.Message);
     }
 
@@ -192,7 +192,7 @@ public class TrainingTests
         Assert.Equal(40, values.Length);
         Assert.True(values.Zip(values.Skip(1)).All(p => p.First < p.Second), "deletion keeps order");
         Assert.True(values[^1] > 140, "deleted tokens were replaced by later ones");
-        var corrupted = Augmenter.Corrupt(kept, a, new Generator(2));
+        var corrupted = Augmenter.Corrupt(kept, a, new Generator(2), DocumentEncoder.Byte.AugmentationIds);
         var changed = (corrupted != kept).sum().item<long>();
         Assert.InRange(changed, 4, 30);
         Assert.True((corrupted == ByteTokenizer.Pad).sum().item<long>() > 0, "span masking writes <|pad|>");

@@ -5,20 +5,21 @@ using R1Sharp.Training.Tasks;
 
 namespace R1Sharp.Training.Data;
 
-/// `prepare`: turns text files, JSONL `{"text":…}` and chat JSONL `{"messages":[…]}` (or the built-in
-/// task generators) into token shards: `train.tokens`/`val.tokens` (int32), `*.mask` (uint8 loss
+/// `prepare`: turns text files, JSONL `{"text":…}`, chat JSONL `{"messages":[…]}` and
+/// `{"prompt":…,"completion":…}` (or the built-in task generators), tokenised by a `DocumentEncoder`
+/// (R1Sharp's byte tokenizer or a model folder's own), into token shards: `train.tokens`/`val.tokens` (int32), `*.mask` (uint8 loss
 /// mask), `*.docs` (int64 document starts) and `index.json`. Documents are shuffled deterministically
 /// and split by document.
 public static class DatasetPreparer
 {
     public const string IndexFile = "index.json";
 
-    public static IEnumerable<Document> ReadFile(string path)
+    public static IEnumerable<Document> ReadFile(string path, DocumentEncoder encoder)
     {
         if (!File.Exists(path)) throw new R1SharpException($"data file not found: {path}");
         if (!path.EndsWith(".jsonl", StringComparison.OrdinalIgnoreCase) && !path.EndsWith(".json", StringComparison.OrdinalIgnoreCase))
         {
-            yield return Document.FromText(File.ReadAllText(path));
+            yield return encoder.FromText(File.ReadAllText(path));
             yield break;
         }
         var number = 0;
@@ -26,39 +27,36 @@ public static class DatasetPreparer
         {
             number++;
             if (string.IsNullOrWhiteSpace(line)) continue;
-            yield return ParseLine(path, number, line);
+            foreach (var d in ParseLine(path, number, line, encoder)) yield return d;
         }
     }
 
-    private static Document ParseLine(string path, int number, string line)
+    private static IEnumerable<Document> ParseLine(string path, int number, string line, DocumentEncoder encoder)
     {
-        try
-        {
-            var node = JsonNode.Parse(line) as JsonObject ?? throw new R1SharpException("");
-            if (node["text"] is JsonValue text) return Document.FromText(text.GetValue<string>());
-            if (node["messages"] is JsonArray messages)
-                return Document.FromMessages(messages.Select(m => ((string)m!["role"]!, (string)m["content"]!)).ToList());
-            throw new R1SharpException("");
-        }
-        catch (Exception e) when (e is JsonException or InvalidOperationException or NullReferenceException or R1SharpException { Message: "" })
-        {
-            throw new R1SharpException($"{path}:{number}: expected {{\"text\":…}} or {{\"messages\":[{{\"role\":…,\"content\":…}}]}}");
-        }
+        var where = $"{path}:{number}";
+        JsonObject? node = null;
+        try { node = JsonNode.Parse(line) as JsonObject; } catch (JsonException) { }
+        static string? Str(JsonNode? n) => n is JsonValue v && v.TryGetValue<string>(out var s) ? s : null;
+        if (node is null) throw new R1SharpException($"{where}: not a JSON object");
+        if (Str(node["text"]) is { } text) return [encoder.FromText(text)];
+        if (node["messages"] is JsonArray messages) return encoder.FromMessages(messages, where).ToList();
+        if (Str(node["prompt"]) is { } prompt && Str(node["completion"]) is { } completion) return encoder.FromPromptCompletion(prompt, completion, where).ToList();
+        throw new R1SharpException($"{where}: expected {{\"text\":…}}, {{\"messages\":[{{\"role\":…,\"content\":…}}]}} or {{\"prompt\":…,\"completion\":…}}");
     }
 
     /// Built-in corpus: chat examples whose assistant turn is `<think>trace</think><answer>…</answer>`.
-    public static IEnumerable<Document> Builtin(string task, int count, int difficulty, int seed)
+    public static IEnumerable<Document> Builtin(string task, int count, int difficulty, int seed, DocumentEncoder encoder)
     {
         var generator = VerifiableTasks.Create(task, difficulty);
         var random = new Random(seed);
         for (int i = 0; i < count; i++)
         {
             var p = generator.Generate(random);
-            yield return Document.FromMessages([("user", p.Prompt), ("assistant", p.Completion)]);
+            foreach (var d in encoder.FromPromptCompletion(p.Prompt, p.Completion, $"built-in {task}")) yield return d;
         }
     }
 
-    public static JsonObject Write(IEnumerable<Document> documents, string outDir, double validationFraction, int seed, JsonObject? sources = null)
+    public static JsonObject Write(IEnumerable<Document> documents, string outDir, double validationFraction, int seed, DocumentEncoder encoder, JsonObject? sources = null)
     {
         if (validationFraction is < 0 or >= 1) throw new R1SharpException("validation fraction must be in [0, 1)");
         var all = documents.ToList();
@@ -70,8 +68,8 @@ public static class DatasetPreparer
         var index = new JsonObject
         {
             ["format"] = "r1sharp-tokens-v1",
-            ["tokenizer"] = "byte-level",
-            ["vocab_size"] = ByteTokenizer.VocabSize,
+            ["tokenizer"] = encoder.Identity,
+            ["vocab_size"] = encoder.VocabSize,
             ["seed"] = seed,
             ["sources"] = sources ?? new JsonObject(),
             ["splits"] = new JsonObject
@@ -80,7 +78,7 @@ public static class DatasetPreparer
                 ["val"] = WriteSplit(outDir, "val", order.Take(validationCount).Select(i => all[i])),
             },
         };
-        ByteTokenizer.Instance.Save(outDir);
+        encoder.SaveTokenizer(outDir);
         AtomicFile.WriteAllText(Path.Combine(outDir, IndexFile), index.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
         return index;
     }

@@ -70,7 +70,7 @@ public static class Reproduce
             documents.Add(Document.FromMessages([("user", p.Prompt), ("assistant", o.Zero ? $"<answer>{p.Answer}</answer>" : p.Completion)]));
         }
         if (!File.Exists(Path.Combine(dataDir, DatasetPreparer.IndexFile)))
-            DatasetPreparer.Write(documents, dataDir, 0.02, o.Seed, new JsonObject { ["builtin"] = o.Task, ["zero"] = o.Zero });
+            DatasetPreparer.Write(documents, dataDir, 0.02, o.Seed, DocumentEncoder.Byte, new JsonObject { ["builtin"] = o.Task, ["zero"] = o.Zero });
         var trainJson = new JsonObject
         {
             ["name"] = "sft", ["model"] = modelPath, ["data"] = new JsonObject { [o.Task] = new JsonObject { ["path"] = dataDir } },

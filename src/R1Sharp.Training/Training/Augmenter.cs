@@ -1,10 +1,9 @@
-using R1Sharp.Tokenization;
 using static TorchSharp.torch;
 
 namespace R1Sharp.Training.Training;
 
 /// Token-level augmentation with batched tensor ops. Deletion edits the window itself (inputs and
-/// targets stay aligned); replacement with random byte tokens and span masking with <|pad|> corrupt
+/// targets stay aligned); replacement with random tokens and span masking with the pad token corrupt
 /// only the inputs, so the model learns to predict the clean text from a noisy context.
 public static class Augmenter
 {
@@ -26,14 +25,14 @@ public static class Augmenter
     }
 
     /// Inputs [B, L] with replacements and masked spans.
-    public static Tensor Corrupt(Tensor tokens, Augmentation a, Generator generator)
+    public static Tensor Corrupt(Tensor tokens, Augmentation a, Generator generator, (int Low, int High, int Pad) ids)
     {
         using var scope = NewDisposeScope();
         long length = tokens.shape[1];
         if (a.Replace > 0)
         {
             var replace = rand(tokens.shape, generator: generator) < a.Replace;
-            var randomBytes = randint(ByteTokenizer.ByteOffset, ByteTokenizer.VocabSize, tokens.shape, generator: generator, dtype: ScalarType.Int64);
+            var randomBytes = randint(ids.Low, ids.High, tokens.shape, generator: generator, dtype: ScalarType.Int64);
             tokens = where(replace, randomBytes, tokens);
         }
         if (a.SpanMask > 0)
@@ -41,7 +40,7 @@ public static class Augmenter
             var starts = (rand(tokens.shape, generator: generator) < a.SpanMask / a.SpanLength).to_type(ScalarType.Float32);
             var covered = nn.functional.conv1d(starts.unsqueeze(1), ones(1, 1, a.SpanLength), padding: a.SpanLength - 1)
                 .narrow(-1, 0, length).squeeze(1) > 0;                                   // spans run forward from each start
-            tokens = tokens.masked_fill(covered, ByteTokenizer.Pad);
+            tokens = tokens.masked_fill(covered, ids.Pad);
         }
         return tokens.MoveToOuterDisposeScope();
     }

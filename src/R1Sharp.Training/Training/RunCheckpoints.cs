@@ -17,7 +17,7 @@ public static class RunCheckpoints
 
     public static string Folder(string runDir) => Path.Combine(runDir, "checkpoints");
 
-    public static string Save(string runDir, int step, CausalLM model, TorchSharp.Modules.AdamW optimizer, JsonObject state, int keep)
+    public static string Save(string runDir, int step, CausalLM model, TorchSharp.Modules.AdamW optimizer, JsonObject state, int keep, Data.DocumentEncoder? tokenizer = null)
     {
         var root = Folder(runDir);
         Directory.CreateDirectory(root);
@@ -25,7 +25,7 @@ public static class RunCheckpoints
         var temp = final + ".tmp-" + Environment.ProcessId;
         if (Directory.Exists(temp)) Directory.Delete(temp, true);
         ModelIO.Save(model, temp);
-        ByteTokenizer.Instance.Save(temp);
+        (tokenizer ?? Data.DocumentEncoder.Byte).SaveTokenizer(temp);
         optimizer.save_state_dict(Path.Combine(temp, OptimizerFile));
         state["step"] = step;
         File.WriteAllText(Path.Combine(temp, StateFile), state.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");

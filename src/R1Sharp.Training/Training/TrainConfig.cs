@@ -38,6 +38,8 @@ public sealed record TrainConfig
     [JsonPropertyName("name")] public string Name { get; init; } = "run";
     [JsonPropertyName("model")] public required string Model { get; init; }
     [JsonPropertyName("init_from")] public string? InitFrom { get; init; }
+    /// A folder with the run's tokenizer.json (and chat template), when neither init_from nor the data bring one.
+    [JsonPropertyName("tokenizer")] public string? Tokenizer { get; init; }
     [JsonPropertyName("data")] public required Dictionary<string, DataSource> Data { get; init; }
     [JsonPropertyName("mixture")] public Dictionary<string, double>? Mixture { get; init; }
     [JsonPropertyName("val_fraction")] public double ValFraction { get; init; } = 0.05;

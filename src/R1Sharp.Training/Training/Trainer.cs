@@ -16,8 +16,10 @@ public sealed record TrainProgress(int Step, int TotalSteps, double Loss, double
 
 public sealed record TrainSummary(string RunDir, int Steps, double? FirstValLoss, double? LastValLoss, double TokensPerSecond, string? LastCheckpoint);
 
-/// Trains a DeepSeek-style model: next-token loss on packed windows plus the configured balance,
-/// z-, contrastive and MTP terms; AdamW with decay on matrices only; warmup + cosine; clipping;
+/// Trains a model of any family (DeepSeek MoE, Qwen2/Qwen3/Llama dense): next-token loss on packed
+/// windows plus the configured balance and z- terms (where there are experts), contrastive and MTP
+/// terms (DeepSeek with an MTP module); the run's tokenizer is the starting model's own, else that of
+/// its prepared data, else R1Sharp's byte tokenizer, and every checkpoint carries it; AdamW with decay on matrices only; warmup + cosine; clipping;
 /// accumulation; stages; atomic checkpoints with exact resume; metrics, plots and a manifest.
 public sealed class Trainer : IDisposable
 {
@@ -26,7 +28,8 @@ public sealed class Trainer : IDisposable
     private readonly string _configDir, _runDir;
     private readonly Dictionary<string, (TokenDataset Train, TokenDataset? Val)> _data = [];
     private readonly List<string> _inputs = [];
-    private DeepSeekForCausalLM _model = null!;
+    private CausalLM _model = null!;
+    private DocumentEncoder _encoder = DocumentEncoder.Byte;
     private AdamW _optimizer = null!;
     private List<Parameter> _trained = null!;
     private MetricsHistory _history = new();
@@ -38,13 +41,15 @@ public sealed class Trainer : IDisposable
         if (configFile is not null) _inputs.Add(configFile);
     }
 
-    public DeepSeekForCausalLM Model => _model;
+    public CausalLM Model => _model;
+    private DeepSeekForCausalLM? DeepSeek => _model as DeepSeekForCausalLM;
     /// Trains to the configured step count, or stops after `stopAfter` steps (an interruption the run
     /// can be resumed from: it checkpoints there).
     public TrainSummary Run(bool resume, Action<TrainProgress>? progress = null, int? stopAfter = null, CancellationToken cancel = default)
     {
         _folder = RunFolder.Open(_runDir);
         AtomicFile.WriteAllText(Path.Combine(_runDir, "train_config.json"), _resolved.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        _encoder = RunTokenizer();
         OpenData();
         var start = BuildModel(resume);
         _history = MetricsHistory.From(_folder.TruncateMetrics(start));
@@ -85,7 +90,7 @@ public sealed class Trainer : IDisposable
             }
             if (done % _config.PlotEvery == 0 || done == _config.TotalSteps) TrainingPlots.Write(Path.Combine(_runDir, "plots"), _history);
             if (done % _config.CheckpointEvery == 0 || done == end)
-                checkpoint = RunCheckpoints.Save(_runDir, done, _model, _optimizer, new JsonObject { ["seed"] = _config.Seed, ["stage"] = stageName }, _config.KeepCheckpoints);
+                checkpoint = RunCheckpoints.Save(_runDir, done, _model, _optimizer, new JsonObject { ["seed"] = _config.Seed, ["stage"] = stageName }, _config.KeepCheckpoints, _encoder);
             progress?.Invoke(new TrainProgress(done, _config.TotalSteps, MetricsHistory.Num(line["loss"]!), tokens / watch.Elapsed.TotalSeconds, MetricsHistory.Num(line["lr"]!), val, stageName));
         }
         Manifest.Write(_runDir, _inputs, _config.Seed);
@@ -99,10 +104,10 @@ public sealed class Trainer : IDisposable
         foreach (var group in _optimizer.ParamGroups) group.LearningRate = lr;
         Optimization.ClearGradients(_trained);
         _model.train();
-        _model.AttentionMode = AttentionMode.Naive;   // per-head K/V: the cheaper path when there is no cache
+        if (DeepSeek is { } d) d.AttentionMode = AttentionMode.Naive;   // per-head K/V: the cheaper path when there is no cache
 
         double loss = 0, ce = 0, aux = 0, z = 0, mtp = 0, contrastive = 0;
-        var c = _model.DeepSeek;
+        var c = DeepSeek?.DeepSeek;
         var loads = new Dictionary<int, Tensor>();
         for (int micro = 0; micro < _config.GradAccum; micro++)
         {
@@ -110,14 +115,14 @@ public sealed class Trainer : IDisposable
             var (inputs, targets, mask, generator) = Batch(step, micro, stage, seqLen);
             using var trace = new ForwardTrace { KeepGraph = true };
             using var autocast = Autocast.Bf16(_config.Precision == "bf16");
-            var corrupted = _config.Augment.Replace > 0 || _config.Augment.SpanMask > 0 ? Augmenter.Corrupt(inputs, _config.Augment, generator) : inputs;
+            var corrupted = _config.Augment.Replace > 0 || _config.Augment.SpanMask > 0 ? Augmenter.Corrupt(inputs, _config.Augment, generator, _encoder.AugmentationIds) : inputs;
             var logits = _model.Forward(corrupted, trace: trace);
             var ceLoss = MaskedCrossEntropy(logits, targets, mask);
             var total = ceLoss;
             var routings = trace.Router.Select(r => r.Routing).ToList();
             if (_config.AuxLossWeight > 0 && routings.Count > 0)
             {
-                var a = MoeBalance.SequenceAuxLoss(routings, inputs.shape[0], inputs.shape[1], c.RoutedExperts, c.NumExpertsPerTok!.Value);
+                var a = MoeBalance.SequenceAuxLoss(routings, inputs.shape[0], inputs.shape[1], c!.RoutedExperts, c.NumExpertsPerTok!.Value);
                 total = total + a * _config.AuxLossWeight;
                 aux += a.item<float>() / _config.GradAccum;
             }
@@ -130,7 +135,7 @@ public sealed class Trainer : IDisposable
             if (_config.MtpWeight > 0)
             {
                 // MTP depth 1: from the hidden state at t and token t+1, predict token t+2.
-                var mtpLogits = _model.MtpLogits(trace.Hidden[^2], targets);
+                var mtpLogits = DeepSeek!.MtpLogits(trace.Hidden[^2], targets);
                 var m = MaskedCrossEntropy(mtpLogits.narrow(1, 0, seqLen - 1), targets.narrow(1, 1, seqLen - 1), mask.narrow(1, 1, seqLen - 1));
                 total = total + m * _config.MtpWeight;
                 mtp += m.item<float>() / _config.GradAccum;
@@ -138,7 +143,7 @@ public sealed class Trainer : IDisposable
             if (_config.ContrastiveWeight > 0)
             {
                 using var second = new ForwardTrace { KeepGraph = true };
-                _model.Forward(Augmenter.Corrupt(inputs, _config.Augment, generator), trace: second);
+                _model.Forward(Augmenter.Corrupt(inputs, _config.Augment, generator, _encoder.AugmentationIds), trace: second);
                 var info = MoeBalance.InfoNce(trace.Hidden[^1].mean([1L]), second.Hidden[^1].mean([1L]), _config.ContrastiveTemperature);
                 total = total + info * _config.ContrastiveWeight;
                 contrastive += info.item<float>() / _config.GradAccum;
@@ -148,7 +153,7 @@ public sealed class Trainer : IDisposable
             ce += ceLoss.item<float>() / _config.GradAccum;
             foreach (var (layer, routing) in trace.Router)
             {
-                var l = MoeBalance.Load(routing, c.RoutedExperts);
+                var l = MoeBalance.Load(routing, c!.RoutedExperts);
                 loads[layer] = loads.TryGetValue(layer, out var sum) ? (sum + l).DetachFromDisposeScope() : l.DetachFromDisposeScope();
                 if (sum is not null) sum.Dispose();
             }
@@ -174,7 +179,7 @@ public sealed class Trainer : IDisposable
         }
         _optimizer.step();
 
-        var gates = _model.Layers.Where(l => l.Moe is not null).ToDictionary(l => l.Index, l => l.Moe!);
+        var gates = DeepSeek?.Layers.Where(l => l.Moe is not null).ToDictionary(l => l.Index, l => l.Moe!) ?? [];
         var loadRows = new JsonArray();
         var imbalances = new List<double>();
         foreach (var (layer, sum) in loads.OrderBy(p => p.Key))
@@ -287,13 +292,14 @@ public sealed class Trainer : IDisposable
             {
                 dir = Path.Combine(_runDir, "data", name);
                 if (!File.Exists(Path.Combine(dir, DatasetPreparer.IndexFile)))
-                    DatasetPreparer.Write(DatasetPreparer.Builtin(task, source.Examples, source.Difficulty, _config.Seed), dir, _config.ValFraction, _config.Seed,
+                    DatasetPreparer.Write(DatasetPreparer.Builtin(task, source.Examples, source.Difficulty, _config.Seed, _encoder), dir, _config.ValFraction, _config.Seed, _encoder,
                         new JsonObject { ["builtin"] = task, ["examples"] = source.Examples, ["difficulty"] = source.Difficulty });
             }
             else dir = Path.GetFullPath(Path.Combine(_configDir, source.Path!));
             var index = TokenDataset.ReadIndex(dir);
-            if ((int?)index["vocab_size"] is int vocab && vocab != ByteTokenizer.VocabSize)
-                throw new R1SharpException($"{dir}: prepared with a vocabulary of {vocab}, expected {ByteTokenizer.VocabSize}");
+            var identity = (string?)index["tokenizer"] ?? "byte-level";
+            if (identity != _encoder.Identity)
+                throw new R1SharpException($"{dir}: prepared with another tokenizer ({Short(identity)}) than the run's ({Short(_encoder.Identity)}); prepare it with --tokenizer {_tokenizerSource ?? "(none: the byte tokenizer)"}");
             var hasVal = (long?)index["splits"]?["val"]?["tokens"] > 0;
             _data[name] = (TokenDataset.Open(dir, "train"), hasVal ? TokenDataset.Open(dir, "val") : null);
             _inputs.AddRange(new[] { "train.tokens", "train.mask", "val.tokens", "val.mask", DatasetPreparer.IndexFile }.Select(f => Path.Combine(dir, f)));
@@ -310,24 +316,24 @@ public sealed class Trainer : IDisposable
         int start = 0;
         if (latest is not null)
         {
-            _model = AsDeepSeek(ModelIO.Load(latest));
+            _model = ModelIO.Load(latest);
             start = (int)RunCheckpoints.ReadState(latest)["step"]!;
         }
         else if (_config.InitFrom is { } from)
         {
-            _model = AsDeepSeek(ModelIO.Load(Path.GetFullPath(Path.Combine(_configDir, from))));
+            _model = ModelIO.Load(Path.GetFullPath(Path.Combine(_configDir, from)));
         }
         else
         {
             var config = ModelConfig.Load(modelConfigPath);
-            if (config.VocabSize < ByteTokenizer.VocabSize)
-                throw new R1SharpException($"{modelConfigPath}: vocab_size {config.VocabSize} is smaller than the byte tokenizer's {ByteTokenizer.VocabSize}");
-            _model = AsDeepSeek(ModelIO.Create(config));
+            _model = ModelIO.Create(config);
             ModelIO.Initialize(_model, _config.Seed);
         }
-        var c = _model.DeepSeek;
-        if (_config.MtpWeight > 0 && c.NumNextnPredictLayers == 0) throw new R1SharpException("mtp_weight > 0 needs num_nextn_predict_layers > 0 in the model config");
-        if (_config.BiasUpdateSpeed > 0 && !c.HasCorrectionBias) throw new R1SharpException("bias_update_speed > 0 needs topk_method noaux_tc (a correction bias) in the model config");
+        if (_model.Config.VocabSize < _encoder.VocabSize)
+            throw new R1SharpException($"the model's vocab_size {_model.Config.VocabSize} is smaller than its tokenizer's {_encoder.VocabSize} tokens");
+        var c = DeepSeek?.DeepSeek;
+        if (_config.MtpWeight > 0 && (c?.NumNextnPredictLayers ?? 0) == 0) throw new R1SharpException("mtp_weight > 0 needs a DeepSeek model with num_nextn_predict_layers > 0");
+        if (_config.BiasUpdateSpeed > 0 && c?.HasCorrectionBias != true) throw new R1SharpException("bias_update_speed > 0 needs topk_method noaux_tc (a correction bias) in the model config");
 
         _trained = _model.parameters().Where(p => p.requires_grad).ToList();
         _optimizer = Optimization.AdamW(_trained, _config.Lr, _config.Beta1, _config.Beta2, _config.WeightDecay);
@@ -335,8 +341,27 @@ public sealed class Trainer : IDisposable
         return start;
     }
 
-    private static DeepSeekForCausalLM AsDeepSeek(CausalLM model) =>
-        model as DeepSeekForCausalLM ?? throw new R1SharpException("training needs a DeepSeek model (model_type deepseek_v3 or deepseek_v2)");
+    private string? _tokenizerSource;
+
+    private static string Short(string identity) => identity.Length > 16 ? identity[..12] + "…" : identity;
+
+    /// The starting model's tokenizer, else the `tokenizer` folder, else the first prepared data folder's; the byte tokenizer without any.
+    private DocumentEncoder RunTokenizer()
+    {
+        var candidates = new List<string>();
+        if (_config.InitFrom is { } from) candidates.Add(Path.GetFullPath(Path.Combine(_configDir, from)));
+        if (_config.Tokenizer is { } t)
+        {
+            var dir = Path.GetFullPath(Path.Combine(_configDir, t));
+            if (!File.Exists(Path.Combine(dir, "tokenizer.json"))) throw new R1SharpException($"tokenizer: {dir} has no tokenizer.json");
+            candidates.Add(dir);
+        }
+        candidates.AddRange(_config.Data.Values.Where(d => d.Path is not null).Select(d => Path.GetFullPath(Path.Combine(_configDir, d.Path!))));
+        _tokenizerSource = candidates.FirstOrDefault(d => File.Exists(Path.Combine(d, "tokenizer.json")));
+        if (_tokenizerSource is null) return DocumentEncoder.Byte;
+        _inputs.Add(Path.Combine(_tokenizerSource, "tokenizer.json"));
+        return DocumentEncoder.For(_tokenizerSource);
+    }
 
     private void Log(JsonObject line)
     {
