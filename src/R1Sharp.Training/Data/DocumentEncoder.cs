@@ -61,8 +61,11 @@ public sealed class ByteDocumentEncoder : DocumentEncoder
 /// are found by rendering the conversation up to each assistant turn twice — with the generation
 /// prompt (what the model sees before it answers) and with the turn itself — the difference is that
 /// turn's learned span, end-of-turn token included. The pieces are tokenised one by one, so span
-/// boundaries fall on token boundaries. A template that rewrites earlier turns (DeepSeek-R1 drops
-/// their reasoning) makes that turn its own document: its prefix as context, its span learned.
+/// boundaries fall on token boundaries. A template that rewrites earlier turns (Qwen3 drops their
+/// reasoning) makes that turn its own document: its prefix as context, its span learned. A template
+/// that writes a turn unlike what follows its generation prompt (DeepSeek-R1's drops the reasoning
+/// and its prompt already opens `<think>`) gets the turn as the model would generate it: the prompt,
+/// then the content without what the prompt already wrote, then the end-of-sequence token.
 public sealed class ChatDocumentEncoder(PretrainedTokenizer tokenizer, string dir) : DocumentEncoder
 {
     private readonly ChatTemplate? _template = tokenizer.ChatTemplate is { } t ? ChatTemplate.Parse(t) : null;
@@ -106,14 +109,33 @@ public sealed class ChatDocumentEncoder(PretrainedTokenizer tokenizer, string di
             if (ByteDocumentEncoder.Text(messages[i], "role", where) != "assistant") continue;
             var prefix = Render(i, true);
             var turn = Render(i + 1, false);
-            if (!turn.StartsWith(prefix, StringComparison.Ordinal) || turn.Length == prefix.Length)
-                throw new R1SharpException($"{where}: the chat template renders no assistant span for message {i + 1} (rendering it does not extend the generation prompt)");
-            if (full.StartsWith(turn, StringComparison.Ordinal)) spans.Add((prefix.Length, turn.Length));
-            else own.Add(Pieces(turn, [(prefix.Length, turn.Length)]));
+            if (turn.StartsWith(prefix, StringComparison.Ordinal) && turn.Length > prefix.Length)
+            {
+                if (full.StartsWith(turn, StringComparison.Ordinal)) spans.Add((prefix.Length, turn.Length));
+                else own.Add(Pieces(turn, [(prefix.Length, turn.Length)]));
+                continue;
+            }
+            // The template writes the turn unlike what the model generates after the generation prompt
+            // (DeepSeek-R1's drops the reasoning and its prompt opens <think>): learn what it would generate.
+            if (turn == Render(i, false) || tokenizer.EosId is not int eos)
+                throw new R1SharpException($"{where}: the chat template renders no assistant span for message {i + 1}");
+            var answer = Continuation(prefix, ByteDocumentEncoder.Text(messages[i], "content", where));
+            var document = Pieces(prefix + answer, [(prefix.Length, prefix.Length + answer.Length)]);
+            own.Add(new Document([.. document.Tokens, eos], [.. document.LossMask, 1]));
         }
         if (spans.Count == 0 && own.Count == 0) throw new R1SharpException($"{where}: no assistant message to learn");
         if (spans.Count > 0) yield return Pieces(full, spans);
         foreach (var d in own) yield return d;
+    }
+
+    /// The content without what the generation prompt already wrote (`<think>\n` opened by it).
+    private static string Continuation(string prompt, string content)
+    {
+        var p = prompt.TrimEnd();
+        var c = content.TrimStart();
+        for (int k = Math.Min(p.Length, c.Length); k > 0; k--)
+            if (p.EndsWith(c[..k], StringComparison.Ordinal)) return c[k..].TrimStart('\n');
+        return content;
     }
 
     /// Tokens of `text` piece by piece, learned inside the spans.
