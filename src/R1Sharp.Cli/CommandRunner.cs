@@ -51,6 +51,9 @@ public static class CommandRunner
         return parts.Select(p => long.TryParse(p, out var id) ? id : throw new R1SharpException($"{option}: '{p}' is not an integer token id")).ToArray();
     }
 
+    public static Option<string?> AdapterOption() =>
+        new("--adapter") { Description = "a PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors) merged into the weights on load" };
+
     /// `--weights f32|bf16|fp8|int8|int4`: how the loaded model holds its weights in memory.
     public static Option<string> WeightsOption()
     {

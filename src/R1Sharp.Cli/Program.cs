@@ -22,6 +22,7 @@ root.Subcommands.Add(ChatCommand.Create());
 root.Subcommands.Add(ServeCommand.Create());
 root.Subcommands.Add(QuantizeCommand.Create());
 root.Subcommands.Add(ExportGgufCommand.Create());
+root.Subcommands.Add(MergeLoraCommand.Create());
 root.Subcommands.Add(PrepareCommand.Create());
 root.Subcommands.Add(TrainCommand.Create());
 root.Subcommands.Add(EvalCommand.Create());

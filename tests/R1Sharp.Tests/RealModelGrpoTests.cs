@@ -14,14 +14,14 @@ public class RealModelGrpoTests
     private static readonly TaskProblem Four = new("data", "What is 2+2?", "", "4");
 
     /// A random tiny dense model carrying a real tokenizer and chat template from the test cache.
-    public static string TinyModelWithTokenizer(string reference, string modelType = "qwen2")
+    public static string TinyModelWithTokenizer(string reference, string modelType = "qwen2", int hidden = 32)
     {
         var source = TestPaths.ReferenceTokenizer(reference);
         var tokenizer = PretrainedTokenizer.Load(source);
         var dir = TestPaths.TempDir();
         var config = ModelConfig.Parse(new JsonObject
         {
-            ["model_type"] = modelType, ["vocab_size"] = tokenizer.VocabSize, ["hidden_size"] = 32, ["intermediate_size"] = 64,
+            ["model_type"] = modelType, ["vocab_size"] = tokenizer.VocabSize, ["hidden_size"] = hidden, ["intermediate_size"] = 2 * hidden,
             ["num_hidden_layers"] = 2, ["num_attention_heads"] = 4, ["num_key_value_heads"] = 2, ["max_position_embeddings"] = 512,
             ["tie_word_embeddings"] = true, ["eos_token_id"] = tokenizer.EosId,
         }.ToJsonString());
@@ -81,6 +81,51 @@ public class RealModelGrpoTests
         Assert.Equal(2, lines.Count(l => l["eval_pass1"] is not null));
         Assert.True(File.Exists(Path.Combine(dir, "run", "checkpoints", "step-000002", "model.safetensors")));
     }
+
+    /// The recipe end to end on a random model with a real tokenizer and chat template: SFT through the
+    /// template teaches the `\boxed{digit}` answer format (validation loss falls), then GRPO with the math
+    /// verifier, where the "right" digit is always 7, raises the mean reward.
+    [Theory]
+    [InlineData("qwen2_5", "qwen2")]
+    [InlineData("qwen3", "qwen3")]
+    public void SftThroughTheTemplateThenGrpoWithTheMathVerifierLearns(string reference, string modelType)
+    {
+        var model = TinyModelWithTokenizer(reference, modelType, hidden: 64);
+        var dir = TestPaths.TempDir();
+        var random = new Random(0);
+        File.WriteAllLines(Path.Combine(dir, "sft.jsonl"), Enumerable.Range(0, 400).Select(_ =>
+            new JsonObject { ["prompt"] = "Pick a digit.", ["completion"] = $"\\boxed{{{random.Next(10)}}}" }.ToJsonString()));
+        File.WriteAllLines(Path.Combine(dir, "lucky.jsonl"), Enumerable.Range(0, 40).Select(_ => """{"prompt": "Pick a digit.", "answer": "7"}"""));
+        var prepare = CliTests.Run("prepare", Path.Combine(dir, "sft.jsonl"), "--tokenizer", model, "--out", Path.Combine(dir, "data"));
+        Assert.True(prepare.Code == 0, prepare.Stderr);
+
+        File.WriteAllText(Path.Combine(dir, "sft.json"), new JsonObject
+        {
+            ["init_from"] = model, ["model"] = Path.Combine(model, "config.json"), ["data"] = new JsonObject { ["a"] = new JsonObject { ["path"] = "data" } },
+            ["steps"] = 50, ["batch_size"] = 4, ["seq_len"] = 64, ["lr"] = 0.01, ["warmup_steps"] = 5, ["eval_every"] = 25, ["eval_batches"] = 2,
+            ["checkpoint_every"] = 1000, ["plot_every"] = 1000,
+        }.ToJsonString());
+        var sft = CliTests.Run("train", "--config", Path.Combine(dir, "sft.json"), "--out", Path.Combine(dir, "sft"));
+        Assert.True(sft.Code == 0, sft.Stderr);
+        var val = Metrics(Path.Combine(dir, "sft")).Where(l => l["val_loss"] is not null).Select(l => (double)l["val_loss"]!).ToList();
+        Assert.True(val[^1] < val[0] - 5, $"validation loss {val[0]} -> {val[^1]}");
+        var checkpoint = Path.Combine(dir, "sft", "checkpoints", "step-000050");
+        Assert.Equal(File.ReadAllText(Path.Combine(model, "tokenizer.json")), File.ReadAllText(Path.Combine(checkpoint, "tokenizer.json")));
+
+        File.WriteAllText(Path.Combine(dir, "grpo.json"), new JsonObject
+        {
+            ["init_from"] = checkpoint, ["data"] = "lucky.jsonl", ["steps"] = 20, ["prompts_per_step"] = 2, ["num_generations"] = 8,
+            ["max_completion_length"] = 16, ["lr"] = 0.001, ["beta"] = 0.04, ["rewards"] = new JsonObject { ["math"] = 1.0 },
+            ["eval_every"] = 100, ["eval_problems"] = 4, ["checkpoint_every"] = 100,
+        }.ToJsonString());
+        var grpo = CliTests.Run("grpo", "--config", Path.Combine(dir, "grpo.json"), "--out", Path.Combine(dir, "grpo"));
+        Assert.True(grpo.Code == 0, grpo.Stderr);
+        var rewards = Metrics(Path.Combine(dir, "grpo")).Where(l => l["reward"] is not null).Select(l => (double)l["reward"]!).ToList();
+        Assert.Equal(20, rewards.Count);
+        Assert.True(rewards.TakeLast(5).Average() > rewards.Take(5).Average() + 0.05, "rewards: " + string.Join(", ", rewards));
+    }
+
+    private static List<JsonNode> Metrics(string run) => File.ReadAllLines(Path.Combine(run, "metrics.jsonl")).Select(l => JsonNode.Parse(l)!).ToList();
 
     [Fact]
     public void TheExternalRewardScoresAbstainsAndSurvivesBadCommands()

@@ -13,12 +13,13 @@ public static class ChatCommand
         var dir = new Argument<string>("DIR") { Description = "Hugging Face model folder with tokenizer files and a chat template" };
         var system = new Option<string?>("--system") { Description = "system message for the conversation" };
         var weights = CommandRunner.WeightsOption();
+        var adapter = CommandRunner.AdapterOption();
         var sampling = new SamplingArguments();
-        var command = new Command("chat", "Interactive multi-turn chat: streams answers (reasoning dimmed); /reset starts over, /exit quits.") { dir, system, weights };
+        var command = new Command("chat", "Interactive multi-turn chat: streams answers (reasoning dimmed); /reset starts over, /exit quits.") { dir, system, weights, adapter };
         sampling.AddTo(command);
         command.SetAction(parse => CommandRunner.Guard(() =>
         {
-            using var generator = TextGenerator.Load(parse.GetValue(dir)!, CommandRunner.ParseWeights(parse.GetValue(weights)!));
+            using var generator = TextGenerator.Load(parse.GetValue(dir)!, CommandRunner.ParseWeights(parse.GetValue(weights)!), parse.GetValue(adapter));
             var options = sampling.Resolve(parse, generator.DefaultOptions(512));
             var systemMessage = parse.GetValue(system);
             var turns = new List<ChatTurn>();

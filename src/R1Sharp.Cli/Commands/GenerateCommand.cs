@@ -18,7 +18,8 @@ public static class GenerateCommand
         var system = new Option<string?>("--system") { Description = "system message (with --chat)" };
         var json = new Option<bool>("--json") { Description = "print one JSON object at the end instead of streaming" };
         var sampling = new SamplingArguments();
-        var command = new Command("generate", "Continue a prompt: stream text (reasoning dimmed) or, with --ids, token ids.") { dir, ids, prompt, chat, system, json, weights };
+        var adapter = CommandRunner.AdapterOption();
+        var command = new Command("generate", "Continue a prompt: stream text (reasoning dimmed) or, with --ids, token ids.") { dir, ids, prompt, chat, system, json, weights, adapter };
         sampling.AddTo(command);
         command.SetAction(parse => CommandRunner.Guard(() =>
         {
@@ -27,15 +28,15 @@ public static class GenerateCommand
             if (parse.GetValue(chat) && promptText is null) throw new R1SharpException("--chat needs --prompt");
             var format = CommandRunner.ParseWeights(parse.GetValue(weights)!);
             return idText is not null
-                ? FromIds(parse.GetValue(dir)!, CommandRunner.ParseIds(idText), format, parse, sampling, parse.GetValue(json))
-                : FromText(parse.GetValue(dir)!, promptText!, parse.GetValue(chat), parse.GetValue(system), format, parse, sampling, parse.GetValue(json));
+                ? FromIds(parse.GetValue(dir)!, CommandRunner.ParseIds(idText), format, parse.GetValue(adapter), parse, sampling, parse.GetValue(json))
+                : FromText(parse.GetValue(dir)!, promptText!, parse.GetValue(chat), parse.GetValue(system), format, parse.GetValue(adapter), parse, sampling, parse.GetValue(json));
         }));
         return command;
     }
 
-    private static int FromIds(string dir, long[] prompt, Models.WeightFormat format, ParseResult parse, SamplingArguments sampling, bool json)
+    private static int FromIds(string dir, long[] prompt, Models.WeightFormat format, string? adapter, ParseResult parse, SamplingArguments sampling, bool json)
     {
-        using var model = ModelIO.Load(dir, format);
+        using var model = TextGenerator.LoadWithAdapter(dir, format, adapter);
         var eos = model.Config.EosTokenIds ?? [];
         var options = sampling.Resolve(parse, GenerationConfig.Load(dir).ToSamplingOptions(eos, 32));
         var generated = new List<long>();
@@ -48,10 +49,10 @@ public static class GenerateCommand
         return 0;
     }
 
-    private static int FromText(string dir, string text, bool chat, string? system, Models.WeightFormat format, ParseResult parse, SamplingArguments sampling, bool json)
+    private static int FromText(string dir, string text, bool chat, string? system, Models.WeightFormat format, string? adapter, ParseResult parse, SamplingArguments sampling, bool json)
     {
         if (string.IsNullOrWhiteSpace(text)) throw new R1SharpException("the prompt is empty");
-        using var generator = TextGenerator.Load(dir, format);
+        using var generator = TextGenerator.Load(dir, format, adapter);
         var prompt = chat
             ? generator.RenderChat(system is null ? [new ChatTurn("user", text)] : [new ChatTurn("system", system), new ChatTurn("user", text)])
             : generator.Plain(text);

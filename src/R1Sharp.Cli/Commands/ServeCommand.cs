@@ -31,8 +31,9 @@ public static class ServeCommand
         var queueTimeout = new Option<double?>("--queue-timeout") { Description = "seconds a request may wait for a slot (default 60)" };
         var shutdown = new Option<double?>("--shutdown-timeout") { Description = "seconds running requests get to finish on shutdown (default 10)" };
         var weights = new Option<string?>("--weights") { Description = "weights in memory: f32, bf16, fp8 or int8" };
+        var adapter = CommandRunner.AdapterOption();
         var command = new Command("serve", "OpenAI-compatible HTTP server with continuous batching and Prometheus metrics (settings also from appsettings.json and R1SHARP__* variables).")
-            { dir, host, port, apiKey, apiKeyFile, origins, hosts, maxBody, name, maxBatch, maxQueue, maxContext, delay, preferred, prefill, queueTimeout, shutdown, weights };
+            { dir, host, port, apiKey, apiKeyFile, origins, hosts, maxBody, name, maxBatch, maxQueue, maxContext, delay, preferred, prefill, queueTimeout, shutdown, weights, adapter };
         command.SetAction(parse => CommandRunner.Guard(() =>
         {
             var options = new ServerOptions();
@@ -58,7 +59,7 @@ public static class ServeCommand
             if (parse.GetValue(weights) is { } w) options.Weights = w;
             options.Validate();
 
-            using var generator = TextGenerator.Load(options.ModelDir, CommandRunner.ParseWeights(options.Weights));
+            using var generator = TextGenerator.Load(options.ModelDir, CommandRunner.ParseWeights(options.Weights), parse.GetValue(adapter));
             var app = ServerHost.Build(options, generator);
             try
             {

@@ -24,6 +24,8 @@ public sealed record GrpoConfig
     /// The `external` reward: a shell command reading JSON lines and printing one score per line.
     [JsonPropertyName("reward_command")] public string? RewardCommand { get; init; }
     [JsonPropertyName("reward_timeout")] public double RewardTimeout { get; init; } = 60;
+    /// LoRA adapters instead of full fine-tuning; the reference policy is then the base with the adapters off.
+    [JsonPropertyName("lora")] public Training.LoraOptions? Lora { get; init; }
     [JsonPropertyName("difficulty")] public int Difficulty { get; init; } = 3;
     [JsonPropertyName("seed")] public int Seed { get; init; }
     [JsonPropertyName("steps")] public int Steps { get; init; } = 100;

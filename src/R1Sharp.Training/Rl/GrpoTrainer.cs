@@ -28,7 +28,9 @@ public sealed class GrpoTrainer : IDisposable
     private RewardSet _rewards = null!;
     private PromptFormat _format = null!;
     private ExternalReward? _external;
-    private CausalLM _policy = null!, _reference = null!;
+    private CausalLM _policy = null!;
+    private CausalLM? _reference;
+    private (LoraConfig Config, IReadOnlyList<(string Name, LoraWeights Weights)> Adapters)? _lora;
     private AdamW _optimizer = null!;
     private List<Parameter> _trained = null!;
     private RunFolder? _folder;
@@ -94,7 +96,7 @@ public sealed class GrpoTrainer : IDisposable
             Log(line);
             if (done % _config.EvalEvery == 0 || done == _config.Steps) lastEval = LogEval(done, evalProblems);
             if (done % _config.CheckpointEvery == 0 || done == end)
-                checkpoint = RunCheckpoints.Save(_runDir, done, _policy, _optimizer, new JsonObject { ["seed"] = _config.Seed }, _config.KeepCheckpoints);
+                checkpoint = RunCheckpoints.Save(_runDir, done, _policy, _optimizer, new JsonObject { ["seed"] = _config.Seed }, _config.KeepCheckpoints, _format is ChatPromptFormat ? Data.DocumentEncoder.For(_initFrom) : null, _lora);
             progress?.Invoke($"step {done}/{_config.Steps} reward {MetricsHistory.Num(line["reward"]!):F3} acc {MetricsHistory.Num(line["accuracy"]!):F3} len {MetricsHistory.Num(line["length"]!):F1} kl {MetricsHistory.Num(line["kl"]!):F4}" +
                 (lastEval is not null && done % _config.EvalEvery == 0 ? $" eval pass@1 {lastEval.Pass1:F3}" : ""));
         }
@@ -162,7 +164,7 @@ public sealed class GrpoTrainer : IDisposable
 
         Tensor? reference = null;
         if (_config.Beta > 0)
-            using (no_grad()) reference = GrpoMath.TokenLogProbs(_reference.Forward(inputs), targets);
+            using (no_grad()) reference = GrpoMath.TokenLogProbs(ReferenceForward(inputs), targets);
         Tensor? old = null;
         double kl = 0, clip = 0, loss = 0, gradNorm = 0;
         _policy.train();
@@ -218,19 +220,41 @@ public sealed class GrpoTrainer : IDisposable
         var from = Path.GetFullPath(Path.Combine(_configDir, _config.InitFrom));
         var latest = resume ? RunCheckpoints.Latest(_runDir) : null;
         if (resume && latest is null) throw new R1SharpException($"--resume: no checkpoint in {RunCheckpoints.Folder(_runDir)}");
-        _policy = ModelIO.Load(latest ?? from);
+        _initFrom = from;
+        _policy = ModelIO.Load(_config.Lora is null ? latest ?? from : from);
         _format = PromptFormat.For(from, _policy.Config, new ChatPromptOptions(_config.SystemPrompt, _config.Instruction, _config.EnableThinking));
         if (_format is BytePromptFormat && _policy.Config.VocabSize < ByteTokenizer.VocabSize)
             throw new R1SharpException($"{from}: the model's vocabulary is smaller than the byte tokenizer's");
-        _reference = ModelIO.Load(from);
-        foreach (var p in _reference.parameters()) p.requires_grad = false;
         _inputs.AddRange(Directory.GetFiles(from, "*.safetensors").Append(Path.Combine(from, "config.json")));
-        _trained = _policy.parameters().Where(p => p.requires_grad).ToList();
+        if (_config.Lora is { } lora)
+        {
+            // No second copy of the weights: the reference is the policy with its adapters switched off.
+            var config = lora.ToConfig(from);
+            var adapters = latest is not null ? LoraAdapter.Load(_policy, latest, trainable: true) : LoraAdapter.Attach(_policy, config, _config.Seed);
+            _lora = (config, adapters);
+            _trained = adapters.SelectMany(a => new[] { a.Weights.A, a.Weights.B }).ToList();
+        }
+        else
+        {
+            _reference = ModelIO.Load(from);
+            foreach (var p in _reference.parameters()) p.requires_grad = false;
+            _trained = _policy.parameters().Where(p => p.requires_grad).ToList();
+        }
         _optimizer = Optimization.AdamW(_trained, _config.Lr, beta1: 0.9, beta2: 0.999, _config.WeightDecay);
         if (latest is null) return 0;
         _optimizer.load_state_dict(Path.Combine(latest, RunCheckpoints.OptimizerFile));
         return (int)RunCheckpoints.ReadState(latest)["step"]!;
     }
+
+    private Tensor ReferenceForward(Tensor inputs)
+    {
+        if (_reference is not null) return _reference.Forward(inputs);
+        LoraAdapter.SetEnabled(_policy, false);
+        try { return _policy.Forward(inputs); }
+        finally { LoraAdapter.SetEnabled(_policy, true); }
+    }
+
+    private string _initFrom = "";
 
     private void Log(JsonObject line) => _folder!.AppendMetrics(line);
 

@@ -17,14 +17,17 @@ public static class RunCheckpoints
 
     public static string Folder(string runDir) => Path.Combine(runDir, "checkpoints");
 
-    public static string Save(string runDir, int step, CausalLM model, TorchSharp.Modules.AdamW optimizer, JsonObject state, int keep, Data.DocumentEncoder? tokenizer = null)
+    /// With `lora`, the checkpoint is a PEFT adapter folder (the frozen base is not copied).
+    public static string Save(string runDir, int step, CausalLM model, TorchSharp.Modules.AdamW optimizer, JsonObject state, int keep, Data.DocumentEncoder? tokenizer = null,
+        (LoraConfig Config, IReadOnlyList<(string Name, LoraWeights Weights)> Adapters)? lora = null)
     {
         var root = Folder(runDir);
         Directory.CreateDirectory(root);
         var final = Path.Combine(root, $"step-{step:D6}");
         var temp = final + ".tmp-" + Environment.ProcessId;
         if (Directory.Exists(temp)) Directory.Delete(temp, true);
-        ModelIO.Save(model, temp);
+        if (lora is { } adapter) LoraAdapter.Save(temp, adapter.Config, adapter.Adapters);
+        else ModelIO.Save(model, temp);
         (tokenizer ?? Data.DocumentEncoder.Byte).SaveTokenizer(temp);
         optimizer.save_state_dict(Path.Combine(temp, OptimizerFile));
         state["step"] = step;

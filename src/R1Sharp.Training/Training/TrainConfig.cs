@@ -63,6 +63,7 @@ public sealed record TrainConfig
     [JsonPropertyName("mtp_weight")] public double MtpWeight { get; init; }
     [JsonPropertyName("renormalize_experts")] public bool RenormalizeExperts { get; init; }
     [JsonPropertyName("precision")] public string Precision { get; init; } = "f32";
+    [JsonPropertyName("lora")] public LoraOptions? Lora { get; init; }
     [JsonPropertyName("augment")] public Augmentation Augment { get; init; } = new();
     [JsonPropertyName("stages")] public List<Stage>? Stages { get; init; }
     [JsonPropertyName("eval_every")] public int EvalEvery { get; init; } = 50;

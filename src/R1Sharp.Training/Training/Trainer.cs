@@ -30,6 +30,7 @@ public sealed class Trainer : IDisposable
     private readonly List<string> _inputs = [];
     private CausalLM _model = null!;
     private DocumentEncoder _encoder = DocumentEncoder.Byte;
+    private (LoraConfig Config, IReadOnlyList<(string Name, LoraWeights Weights)> Adapters)? _lora;
     private AdamW _optimizer = null!;
     private List<Parameter> _trained = null!;
     private MetricsHistory _history = new();
@@ -90,7 +91,7 @@ public sealed class Trainer : IDisposable
             }
             if (done % _config.PlotEvery == 0 || done == _config.TotalSteps) TrainingPlots.Write(Path.Combine(_runDir, "plots"), _history);
             if (done % _config.CheckpointEvery == 0 || done == end)
-                checkpoint = RunCheckpoints.Save(_runDir, done, _model, _optimizer, new JsonObject { ["seed"] = _config.Seed, ["stage"] = stageName }, _config.KeepCheckpoints, _encoder);
+                checkpoint = RunCheckpoints.Save(_runDir, done, _model, _optimizer, new JsonObject { ["seed"] = _config.Seed, ["stage"] = stageName }, _config.KeepCheckpoints, _encoder, _lora);
             progress?.Invoke(new TrainProgress(done, _config.TotalSteps, MetricsHistory.Num(line["loss"]!), tokens / watch.Elapsed.TotalSeconds, MetricsHistory.Num(line["lr"]!), val, stageName));
         }
         Manifest.Write(_runDir, _inputs, _config.Seed);
@@ -314,11 +315,8 @@ public sealed class Trainer : IDisposable
         var latest = resume ? RunCheckpoints.Latest(_runDir) : null;
         if (resume && latest is null) throw new R1SharpException($"--resume: no checkpoint in {RunCheckpoints.Folder(_runDir)}");
         int start = 0;
-        if (latest is not null)
-        {
-            _model = ModelIO.Load(latest);
-            start = (int)RunCheckpoints.ReadState(latest)["step"]!;
-        }
+        if (latest is not null) start = (int)RunCheckpoints.ReadState(latest)["step"]!;
+        if (latest is not null && _config.Lora is null) _model = ModelIO.Load(latest);
         else if (_config.InitFrom is { } from)
         {
             _model = ModelIO.Load(Path.GetFullPath(Path.Combine(_configDir, from)));
@@ -335,7 +333,15 @@ public sealed class Trainer : IDisposable
         if (_config.MtpWeight > 0 && (c?.NumNextnPredictLayers ?? 0) == 0) throw new R1SharpException("mtp_weight > 0 needs a DeepSeek model with num_nextn_predict_layers > 0");
         if (_config.BiasUpdateSpeed > 0 && c?.HasCorrectionBias != true) throw new R1SharpException("bias_update_speed > 0 needs topk_method noaux_tc (a correction bias) in the model config");
 
-        _trained = _model.parameters().Where(p => p.requires_grad).ToList();
+        if (_config.Lora is { } lora)
+        {
+            // The base (init_from, or the seeded initialisation) stays frozen; a resumed run reloads its adapters.
+            var config = lora.ToConfig(_config.InitFrom is { } b ? Path.GetFullPath(Path.Combine(_configDir, b)) : modelConfigPath);
+            var adapters = latest is not null ? LoraAdapter.Load(_model, latest, trainable: true) : LoraAdapter.Attach(_model, config, _config.Seed);
+            _lora = (config, adapters);
+            _trained = adapters.SelectMany(a => new[] { a.Weights.A, a.Weights.B }).ToList();
+        }
+        else _trained = _model.parameters().Where(p => p.requires_grad).ToList();
         _optimizer = Optimization.AdamW(_trained, _config.Lr, _config.Beta1, _config.Beta2, _config.WeightDecay);
         if (latest is not null) _optimizer.load_state_dict(Path.Combine(latest, RunCheckpoints.OptimizerFile));
         return start;

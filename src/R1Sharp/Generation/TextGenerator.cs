@@ -32,18 +32,30 @@ public sealed class TextGenerator : IDisposable
     public GenerationConfig Defaults { get; }
     public int ContextLength => Model.Config.MaxPositionEmbeddings;
 
-    /// Loads tokenizer files first (a folder without them fails fast), then the weights.
-    public static TextGenerator Load(string dir, WeightFormat format = WeightFormat.F32)
+    /// Loads tokenizer files first (a folder without them fails fast), then the weights, with a PEFT
+    /// LoRA adapter merged into them when one is given.
+    public static TextGenerator Load(string dir, WeightFormat format = WeightFormat.F32, string? adapter = null)
     {
         var tokenizer = PretrainedTokenizer.Load(dir);
         var defaults = GenerationConfig.Load(dir);
-        var model = ModelIO.Load(dir, format);
+        var model = LoadWithAdapter(dir, format, adapter);
         if (tokenizer.VocabSize > model.Config.VocabSize)
         {
             model.Dispose();
             throw new R1SharpException($"the tokenizer has {tokenizer.VocabSize} tokens but the model's vocab_size is {model.Config.VocabSize}");
         }
         return new TextGenerator(model, tokenizer, defaults);
+    }
+
+    public static CausalLM LoadWithAdapter(string dir, WeightFormat format, string? adapter)
+    {
+        if (adapter is null) return ModelIO.Load(dir, format);
+        if (format != WeightFormat.F32) throw new R1SharpException("--adapter merges into float32 weights: use --weights f32");
+        LoraAdapter.ReadConfig(adapter);   // a bad adapter fails before the weights load
+        var model = ModelIO.Load(dir, format);
+        try { LoraAdapter.Merge(model, adapter); }
+        catch { model.Dispose(); throw; }
+        return model;
     }
 
     /// Messages (OpenAI's shape) through the chat template; the template writes its own special tokens.

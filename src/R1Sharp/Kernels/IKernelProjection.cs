@@ -8,4 +8,6 @@ public interface IKernelProjection
     WeightView View();
     Tensor? Bias { get; }
     bool NeedsGrad { get; }
+    /// False when the layer computes more than its stored weight (a LoRA adapter): kernels then leave it to its forward.
+    bool KernelReadable => true;
 }

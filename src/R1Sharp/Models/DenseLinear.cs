@@ -23,12 +23,26 @@ public sealed class DenseLinear : nn.Module<Tensor, Tensor>, IKernelProjection
 
     public Parameter Weight => weight;
     public Tensor? Bias => bias;
+    /// A LoRA adapter on this layer (outside the module tree: checkpoints keep the base weights only).
+    public LoraWeights? Lora { get; set; }
     public bool NeedsGrad => weight.requires_grad || bias is { requires_grad: true };
+    /// Kernels read the weight alone, so an adapted layer always runs its own forward.
+    public bool KernelReadable => Lora is not { Enabled: true };
     public WeightView View() => KernelLinear.View(weight);
 
     public override Tensor forward(Tensor x)
     {
-        if (!Autocast.IsBf16 && KernelLinear.Applies(x, NeedsGrad)) return KernelLinear.Forward(x, View(), bias);
+        if (Lora is { Enabled: true } lora)
+        {
+            using var scope = NewDisposeScope();
+            return (Base(x) + lora.Delta(x, training)).MoveToOuterDisposeScope();
+        }
+        return Base(x);
+    }
+
+    private Tensor Base(Tensor x)
+    {
+        if (!Autocast.IsBf16 && KernelLinear.Applies(x, NeedsGrad || Lora is not null)) return KernelLinear.Forward(x, View(), bias);
         if (!Autocast.IsBf16) return SmallBatchLinear.Forward(x, weight, bias);
         using var scope = NewDisposeScope();
         var y = nn.functional.linear(x.to_type(ScalarType.BFloat16), weight.to_type(ScalarType.BFloat16));

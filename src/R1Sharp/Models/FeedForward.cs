@@ -13,7 +13,7 @@ public sealed class FeedForward : nn.Module<Tensor, Tensor>
 
     /// Its three projections as the kernels read them, or null when one is not kernel-readable.
     public (IKernelProjection Gate, IKernelProjection Up, IKernelProjection Down)? KernelProjections =>
-        _gate is IKernelProjection g && _up is IKernelProjection u && _down is IKernelProjection d ? (g, u, d) : null;
+        _gate is IKernelProjection g && _up is IKernelProjection u && _down is IKernelProjection d && g.KernelReadable && u.KernelReadable && d.KernelReadable ? (g, u, d) : null;
 
     public FeedForward(long hidden, long inner, WeightFormat format = WeightFormat.F32, bool bias = false) : base(nameof(FeedForward))
     {
@@ -25,7 +25,7 @@ public sealed class FeedForward : nn.Module<Tensor, Tensor>
 
     public override Tensor forward(Tensor x)
     {
-        if (_gate is IKernelProjection g && _up is IKernelProjection u && _down is IKernelProjection d && KernelLinear.Applies(x, g.NeedsGrad || u.NeedsGrad || d.NeedsGrad))
+        if (KernelProjections is var (g, u, d) && KernelLinear.Applies(x, g.NeedsGrad || u.NeedsGrad || d.NeedsGrad))
             return KernelForward(x, g, u, d);
         using var scope = NewDisposeScope();
         var h = nn.functional.silu(_gate.forward(x)) * _up.forward(x);   // [N, inner]

@@ -70,7 +70,7 @@ public sealed class LatentAttention : nn.Module
         (latent, ropeKey) = (cached[0], cached[1]);
 
         var output = ctx.Mode == AttentionMode.Naive ? Naive(qNope, qRope, latent, ropeKey, ctx.MaskFor(layer))
-            : _kvB is IKernelProjection kvB && KernelLinear.Applies(x, kvB.NeedsGrad) && kvB.View() is { Format: not StoredWeight.Fp8 } view
+            : _kvB is IKernelProjection { KernelReadable: true } kvB && KernelLinear.Applies(x, kvB.NeedsGrad) && kvB.View() is { Format: not StoredWeight.Fp8 } view
                 ? AbsorbedKernels(qNope, qRope, latent, ropeKey, view, ctx.MaskFor(layer))
                 : Absorbed(qNope, qRope, latent, ropeKey, Projection.Weight(_kvB).view(_heads, _nope + _v, _rank), ctx.MaskFor(layer)); // [B, h, T, v]
         return _o.forward(output.transpose(1, 2).reshape(b, t, _heads * _v)).MoveToOuterDisposeScope();

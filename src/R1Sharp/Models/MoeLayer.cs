@@ -45,7 +45,7 @@ public sealed class MoeLayer : nn.Module
     /// A zeroed output when decoding can run every expert through the fused kernels, else null.
     private Tensor? KernelDispatch(Tensor flat)
     {
-        if (_experts.Count == 0 || _experts[0].KernelProjections is null || (_shared is not null && _shared.KernelProjections is null)) return null;
+        if (_experts.Count == 0 || _experts.Any(e => e.KernelProjections is null) || (_shared is not null && _shared.KernelProjections is null)) return null;
         var needsGrad = _experts[0].KernelProjections!.Value.Gate.NeedsGrad;
         return KernelLinear.Applies(flat, needsGrad) ? zeros_like(flat) : null;
     }

@@ -21,6 +21,7 @@ public static class Projection
     /// A projection's weight as float32 [out, in] (a quantized one dequantized once and kept).
     public static Tensor Weight(nn.Module<Tensor, Tensor> projection) => projection switch
     {
+        DenseLinear { Lora: { Enabled: true } lora } adapted => adapted.Weight + lora.B.matmul(lora.A) * lora.Scale,   // what the adapted layer computes
         DenseLinear linear => linear.Weight,
         QuantizedLinear quantized => quantized.DequantizedKept(),
         _ => throw new ArgumentException("not a projection"),
