@@ -26,6 +26,7 @@ public sealed record GrpoConfig
     [JsonPropertyName("reward_timeout")] public double RewardTimeout { get; init; } = 60;
     /// LoRA adapters instead of full fine-tuning; the reference policy is then the base with the adapters off.
     [JsonPropertyName("lora")] public Training.LoraOptions? Lora { get; init; }
+    [JsonPropertyName("gradient_checkpointing")] public bool GradientCheckpointing { get; init; }
     [JsonPropertyName("difficulty")] public int Difficulty { get; init; } = 3;
     [JsonPropertyName("seed")] public int Seed { get; init; }
     [JsonPropertyName("steps")] public int Steps { get; init; } = 100;

@@ -226,6 +226,8 @@ public sealed class GrpoTrainer : IDisposable
         if (_format is BytePromptFormat && _policy.Config.VocabSize < ByteTokenizer.VocabSize)
             throw new R1SharpException($"{from}: the model's vocabulary is smaller than the byte tokenizer's");
         _inputs.AddRange(Directory.GetFiles(from, "*.safetensors").Append(Path.Combine(from, "config.json")));
+        if (_config.GradientCheckpointing && _config.Lora is { Dropout: > 0 }) throw new R1SharpException("grpo config: gradient_checkpointing recomputes each layer: it needs lora.dropout 0");
+        _policy.GradientCheckpointing = _config.GradientCheckpointing;
         if (_config.Lora is { } lora)
         {
             // No second copy of the weights: the reference is the policy with its adapters switched off.

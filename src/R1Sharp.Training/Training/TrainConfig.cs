@@ -64,6 +64,8 @@ public sealed record TrainConfig
     [JsonPropertyName("renormalize_experts")] public bool RenormalizeExperts { get; init; }
     [JsonPropertyName("precision")] public string Precision { get; init; } = "f32";
     [JsonPropertyName("lora")] public LoraOptions? Lora { get; init; }
+    /// Recompute each decoder layer in the backward instead of keeping its activations (dense models).
+    [JsonPropertyName("gradient_checkpointing")] public bool GradientCheckpointing { get; init; }
     [JsonPropertyName("augment")] public Augmentation Augment { get; init; } = new();
     [JsonPropertyName("stages")] public List<Stage>? Stages { get; init; }
     [JsonPropertyName("eval_every")] public int EvalEvery { get; init; } = 50;
@@ -94,6 +96,7 @@ public sealed record TrainConfig
         Require(Precision is "f32" or "bf16", $"precision '{Precision}' is not supported (f32, bf16)");
         Require(Augment.Replace is >= 0 and < 1 && Augment.Delete is >= 0 and < 0.5 && Augment.SpanMask is >= 0 and < 1 && Augment.SpanLength >= 1,
             "augment rates must be in [0, 1) (delete < 0.5) and span_length >= 1");
+        Require(!GradientCheckpointing || Lora is not { Dropout: > 0 }, "gradient_checkpointing recomputes each layer: it needs lora.dropout 0");
         Require(ContrastiveWeight == 0 || Augment.Any, "contrastive_weight needs augmentation (two augmented views)");
         foreach (var stage in ResolvedStages)
         {

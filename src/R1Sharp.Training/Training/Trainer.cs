@@ -327,6 +327,7 @@ public sealed class Trainer : IDisposable
             _model = ModelIO.Create(config);
             ModelIO.Initialize(_model, _config.Seed);
         }
+        _model.GradientCheckpointing = _config.GradientCheckpointing;
         if (_model.Config.VocabSize < _encoder.VocabSize)
             throw new R1SharpException($"the model's vocab_size {_model.Config.VocabSize} is smaller than its tokenizer's {_encoder.VocabSize} tokens");
         var c = DeepSeek?.DeepSeek;

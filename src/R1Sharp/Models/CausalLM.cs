@@ -33,6 +33,13 @@ public abstract class CausalLM : nn.Module
     /// ids [B, T] -> float32 logits [B, T, V]. With a cache, row b's tokens continue at cache.Lengths[b]
     /// and the cache advances by validLengths[b] (default T): rows may be right-padded. `lastOnly`
     /// returns [B, 1, V] for each row's last valid token only (what generation needs from a prefill).
+    /// Activation checkpointing per decoder layer; families that do not have it refuse.
+    public virtual bool GradientCheckpointing
+    {
+        get => false;
+        set { if (value) throw new R1SharpException($"gradient_checkpointing is not available for model_type {Config.ModelType} (it is for qwen2, qwen3, llama)"); }
+    }
+
     public abstract Tensor Forward(Tensor ids, KvCache? cache = null, long[]? validLengths = null, ForwardTrace? trace = null, bool lastOnly = false);
 
     /// Final hidden states [B, T, H] -> float32 logits through lm_head (or the tied embedding), then the

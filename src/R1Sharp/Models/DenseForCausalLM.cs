@@ -40,6 +40,9 @@ public sealed class DenseForCausalLM : CausalLM
     public override KvCache CreateCache(int batchSize, int maxLength) =>
         NewCache(batchSize, maxLength, GroupedQueryAttention.CacheShapes(_config), _config.NumHiddenLayers);
 
+    /// Recompute each decoder layer in the backward instead of keeping its activations (training only).
+    public override bool GradientCheckpointing { get => _model.GradientCheckpointing; set => _model.GradientCheckpointing = value; }
+
     public override Tensor Forward(Tensor ids, KvCache? cache = null, long[]? validLengths = null, ForwardTrace? trace = null, bool lastOnly = false)
     {
         using var scope = NewDisposeScope();
@@ -65,6 +68,8 @@ public sealed class DenseForCausalLM : CausalLM
         }
 
         public TokenEmbedding Embedding => _embed;
+        public bool GradientCheckpointing { get; set; }
+
 
         public Tensor Forward(Tensor ids, AttentionContext ctx, ForwardTrace? trace)
         {
@@ -73,7 +78,10 @@ public sealed class DenseForCausalLM : CausalLM
             trace?.AddHidden(h);
             for (int i = 0; i < _layers.Count; i++)
             {
-                h = _layers[i].Forward(h, ctx, i);
+                var index = i;
+                h = GradientCheckpointing && ctx.Cache is null && is_grad_enabled()
+                    ? LayerCheckpoint.Run(h, (x, c) => _layers[index].Forward(x, c, index), ctx)
+                    : _layers[i].Forward(h, ctx, i);
                 trace?.AddHidden(h);
             }
             h = _norm.forward(h);
