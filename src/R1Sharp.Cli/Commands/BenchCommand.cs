@@ -234,6 +234,10 @@ public static class BenchCommand
                 matmul_gflops = Math.Round(r.MatmulFlops / 1e9, 2),
                 mfu = Math.Round(r.Mfu, 4),
                 threads = TorchSharp.torch.get_num_threads(),
+                peak_rss_bytes = R1Sharp.Diagnostics.QuantBenchmark.PeakResidentBytes(),
+                gradient_checkpointing = trainConfig.GradientCheckpointing,
+                lora = trainConfig.Lora is { } lora ? new { r = lora.R, target_modules = lora.TargetModules?.ToJsonString() } : null,
+                trained_parameters = r.TrainedParameters,
             }));
             return 0;
         }));

@@ -10,7 +10,7 @@ namespace R1Sharp.Training.Training;
 public static class TrainBenchmark
 {
     public sealed record Result(double TokensPerSecond, double FlopsPerToken, double AchievedFlops, double MatmulFlops, double Mfu,
-        long ActiveMatmulParameters, int TokensPerStep, int MeasuredSteps);
+        long ActiveMatmulParameters, int TokensPerStep, int MeasuredSteps, long TrainedParameters);
 
     public static Result Run(TrainConfig config, JsonObject resolved, string configDir, int steps, int warmup = 2)
     {
@@ -32,7 +32,8 @@ public static class TrainBenchmark
             var (flopsPerToken, active) = FlopsPerToken(trainer.Model, config.SeqLen);
             var matmul = MatmulFlops();
             var achieved = tokensPerSecond * flopsPerToken;
-            return new Result(tokensPerSecond, flopsPerToken, achieved, matmul, achieved / matmul, active, config.BatchSize * config.SeqLen * config.GradAccum, times.Count);
+            return new Result(tokensPerSecond, flopsPerToken, achieved, matmul, achieved / matmul, active, config.BatchSize * config.SeqLen * config.GradAccum, times.Count,
+                trainer.TrainedParameters);
         }
         finally
         {

@@ -43,6 +43,7 @@ public sealed class Trainer : IDisposable
     }
 
     public CausalLM Model => _model;
+    public long TrainedParameters => _trained.Sum(p => p.NumberOfElements);
     private DeepSeekForCausalLM? DeepSeek => _model as DeepSeekForCausalLM;
     /// Trains to the configured step count, or stops after `stopAfter` steps (an interruption the run
     /// can be resumed from: it checkpoints there).
