@@ -83,8 +83,8 @@ public class RealModelGrpoTests
     }
 
     /// The recipe end to end on a random model with a real tokenizer and chat template: SFT through the
-    /// template teaches the `\boxed{digit}` answer format (validation loss falls), then GRPO with the math
-    /// verifier, where the "right" digit is always 7, raises the mean reward.
+    /// template teaches the `\boxed{6|7|8}` answer format (validation loss falls), then GRPO with the math
+    /// verifier, where the "right" digit is always 7 (a third of the SFT answers), raises the mean reward.
     [Theory]
     [InlineData("qwen2_5", "qwen2")]
     [InlineData("qwen3", "qwen3")]
@@ -94,7 +94,7 @@ public class RealModelGrpoTests
         var dir = TestPaths.TempDir();
         var random = new Random(0);
         File.WriteAllLines(Path.Combine(dir, "sft.jsonl"), Enumerable.Range(0, 400).Select(_ =>
-            new JsonObject { ["prompt"] = "Pick a digit.", ["completion"] = $"\\boxed{{{random.Next(10)}}}" }.ToJsonString()));
+            new JsonObject { ["prompt"] = "Pick a digit.", ["completion"] = $"\\boxed{{{6 + random.Next(3)}}}" }.ToJsonString()));
         File.WriteAllLines(Path.Combine(dir, "lucky.jsonl"), Enumerable.Range(0, 40).Select(_ => """{"prompt": "Pick a digit.", "answer": "7"}"""));
         var prepare = CliTests.Run("prepare", Path.Combine(dir, "sft.jsonl"), "--tokenizer", model, "--out", Path.Combine(dir, "data"));
         Assert.True(prepare.Code == 0, prepare.Stderr);
@@ -117,12 +117,38 @@ public class RealModelGrpoTests
             ["init_from"] = checkpoint, ["data"] = "lucky.jsonl", ["steps"] = 20, ["prompts_per_step"] = 2, ["num_generations"] = 8,
             ["max_completion_length"] = 16, ["lr"] = 0.001, ["beta"] = 0.04, ["rewards"] = new JsonObject { ["math"] = 1.0 },
             ["eval_every"] = 100, ["eval_problems"] = 4, ["checkpoint_every"] = 100,
+            // Qwen3 with thinking off: its template writes the empty think block into the prompt, as its users run it.
+            ["enable_thinking"] = modelType == "qwen3" ? false : null,
         }.ToJsonString());
         var grpo = CliTests.Run("grpo", "--config", Path.Combine(dir, "grpo.json"), "--out", Path.Combine(dir, "grpo"));
         Assert.True(grpo.Code == 0, grpo.Stderr);
         var rewards = Metrics(Path.Combine(dir, "grpo")).Where(l => l["reward"] is not null).Select(l => (double)l["reward"]!).ToList();
         Assert.Equal(20, rewards.Count);
-        Assert.True(rewards.TakeLast(5).Average() > rewards.Take(5).Average() + 0.05, "rewards: " + string.Join(", ", rewards));
+        Assert.True(rewards.TakeLast(5).Average() > rewards.Take(5).Average() + 0.15, "rewards: " + string.Join(", ", rewards));
+    }
+
+    [Fact]
+    public void GrpoWithLoraTrainsAdaptersAgainstTheBaseAsReference()
+    {
+        var model = TinyModelWithTokenizer("qwen2_5");
+        var dir = TestPaths.TempDir();
+        File.WriteAllLines(Path.Combine(dir, "p.jsonl"), Enumerable.Range(0, 10).Select(i => new JsonObject { ["prompt"] = $"{i}+1?", ["answer"] = $"{i + 1}" }.ToJsonString()));
+        File.WriteAllText(Path.Combine(dir, "grpo.json"), new JsonObject
+        {
+            ["init_from"] = model, ["data"] = "p.jsonl", ["steps"] = 2, ["prompts_per_step"] = 2, ["num_generations"] = 4, ["max_completion_length"] = 6,
+            ["beta"] = 0.1, ["lr"] = 0.01, ["eval_every"] = 100, ["eval_problems"] = 2, ["checkpoint_every"] = 2, ["mask_truncated_completions"] = false,
+            ["rewards"] = new JsonObject { ["external"] = 1.0 }, ["reward_command"] = "n=0; while read -r line; do n=$((n+1)); echo $((n % 2)); done",
+            ["lora"] = new JsonObject { ["r"] = 4, ["target_modules"] = new JsonArray("q_proj", "down_proj") },
+        }.ToJsonString());
+        var run = CliTests.Run("grpo", "--config", Path.Combine(dir, "grpo.json"), "--out", Path.Combine(dir, "run"));
+        Assert.True(run.Code == 0, run.Stderr);
+        var steps = Metrics(Path.Combine(dir, "run")).Where(l => l["kl"] is not null).ToList();
+        Assert.Equal(0, (double)steps[0]["kl"]!, 6);            // before any update the adapters are zero: policy == reference
+        Assert.True((double)steps[1]["kl"]! > 0, "after an update the adapted policy differs from the base");
+        var checkpoint = Path.Combine(dir, "run", "checkpoints", "step-000002");
+        Assert.True(File.Exists(Path.Combine(checkpoint, R1Sharp.Models.LoraAdapter.WeightsFile)));
+        Assert.True(File.Exists(Path.Combine(checkpoint, "tokenizer.json")));
+        Assert.False(File.Exists(Path.Combine(checkpoint, "model.safetensors")));
     }
 
     private static List<JsonNode> Metrics(string run) => File.ReadAllLines(Path.Combine(run, "metrics.jsonl")).Select(l => JsonNode.Parse(l)!).ToList();

@@ -11,7 +11,8 @@ using R1Sharp.Training.Training;
 namespace R1Sharp.Training.Rl;
 
 /// `r1sharp reproduce`: the R1 recipe end to end at laptop scale. A small DeepSeek-style MoE model
-/// (MLA, shared + routed experts) is trained on the built-in task (cold-start SFT on `<think>` traces,
+/// (MLA, shared + routed experts), or with `--model` a user's model folder through its own tokenizer
+/// and chat template, is trained on the built-in task (cold-start SFT on `<think>` traces,
 /// or with `zero`, on plain problems and answers), evaluated on held-out problems, improved with GRPO,
 /// and evaluated again; report.md and result.json say what happened.
 public sealed record ReproduceOptions
@@ -25,6 +26,13 @@ public sealed record ReproduceOptions
     public int TestProblems { get; init; } = 500;
     public int? SftSteps { get; init; }
     public int? GrpoSteps { get; init; }
+    /// A user's model folder (weights, tokenizer, chat template) instead of the built-in MoE model.
+    public string? Model { get; init; }
+    /// Sequence length and batch of the SFT steps (the built-in byte model: 160 × 16).
+    public int? SftSeqLen { get; init; }
+    public int? SftBatch { get; init; }
+    public double? SftLr { get; init; }
+    public double? GrpoLr { get; init; }
 
     public int ResolvedSftSteps => SftSteps ?? (Quick ? 150 : 1000);
     public int ResolvedGrpoSteps => GrpoSteps ?? (Quick ? 20 : 450);
@@ -57,8 +65,11 @@ public static class Reproduce
 
         // 1. Cold start (SFT on traces) or, with zero, plain problems and answers.
         var sftDir = Path.Combine(runDir, "sft");
-        var modelPath = Path.Combine(runDir, "model_config.json");
-        AtomicFile.WriteAllText(modelPath, ModelConfig().ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        var userModel = o.Model is { } m ? Path.GetFullPath(m) : null;
+        var modelPath = userModel is not null ? Path.Combine(userModel, "config.json") : Path.Combine(runDir, "model_config.json");
+        if (userModel is null) AtomicFile.WriteAllText(modelPath, ModelConfig().ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        var encoder = userModel is not null && File.Exists(Path.Combine(userModel, "tokenizer.json")) ? DocumentEncoder.For(userModel) : DocumentEncoder.Byte;
+        var isDeepSeek = userModel is null || R1Sharp.Models.ModelConfig.Load(userModel) is R1Sharp.Models.DeepSeekConfig { HasCorrectionBias: true };
         var dataDir = Path.Combine(runDir, "data");
         var sftPrompts = new HashSet<string>();
         var random = new Random(o.Seed);
@@ -67,22 +78,30 @@ public static class Reproduce
         {
             var p = task.Generate(random);
             sftPrompts.Add(p.Prompt);
-            documents.Add(Document.FromMessages([("user", p.Prompt), ("assistant", o.Zero ? $"<answer>{p.Answer}</answer>" : p.Completion)]));
+            documents.AddRange(encoder.FromPromptCompletion(p.Prompt, o.Zero ? $"<answer>{p.Answer}</answer>" : p.Completion, $"built-in {o.Task}"));
         }
-        if (!File.Exists(Path.Combine(dataDir, DatasetPreparer.IndexFile)))
-            DatasetPreparer.Write(documents, dataDir, 0.02, o.Seed, DocumentEncoder.Byte, new JsonObject { ["builtin"] = o.Task, ["zero"] = o.Zero });
-        var trainJson = new JsonObject
-        {
-            ["name"] = "sft", ["model"] = modelPath, ["data"] = new JsonObject { [o.Task] = new JsonObject { ["path"] = dataDir } },
-            ["seed"] = o.Seed, ["steps"] = o.ResolvedSftSteps, ["batch_size"] = 16, ["seq_len"] = 160, ["lr"] = 3e-3, ["warmup_steps"] = 20,
-            ["min_lr_ratio"] = 0.05, ["bias_update_speed"] = 0.001, ["eval_every"] = 100, ["checkpoint_every"] = 1000, ["keep_checkpoints"] = 1, ["plot_every"] = 100,
-        };
-        var trainConfig = trainJson.Deserialize<TrainConfig>()!;
-        trainConfig.Validate();
-        say($"1/4 supervised cold start: {o.ResolvedSftSteps} steps on {(o.Zero ? "plain answers (--zero)" : "<think> traces")}");
         string sftModel;
-        using (var trainer = new Trainer(trainConfig, trainJson, runDir, sftDir))
+        if (o.ResolvedSftSteps == 0)
         {
+            if (userModel is null) throw new R1SharpException("--sft-steps 0 needs --model (the built-in model starts untrained)");
+            say("1/4 supervised cold start: skipped (--sft-steps 0)");
+            sftModel = userModel;
+        }
+        else
+        {
+            if (!File.Exists(Path.Combine(dataDir, DatasetPreparer.IndexFile)))
+                DatasetPreparer.Write(documents, dataDir, 0.02, o.Seed, encoder, new JsonObject { ["builtin"] = o.Task, ["zero"] = o.Zero });
+            var trainJson = new JsonObject
+            {
+                ["name"] = "sft", ["model"] = modelPath, ["data"] = new JsonObject { [o.Task] = new JsonObject { ["path"] = dataDir } },
+                ["seed"] = o.Seed, ["steps"] = o.ResolvedSftSteps, ["batch_size"] = o.SftBatch ?? 16, ["seq_len"] = o.SftSeqLen ?? 160, ["lr"] = o.SftLr ?? 3e-3, ["warmup_steps"] = 20,
+                ["min_lr_ratio"] = 0.05, ["bias_update_speed"] = isDeepSeek ? 0.001 : 0.0, ["eval_every"] = 100, ["checkpoint_every"] = 1000, ["keep_checkpoints"] = 1, ["plot_every"] = 100,
+            };
+            if (userModel is not null) trainJson["init_from"] = userModel;
+            var trainConfig = trainJson.Deserialize<TrainConfig>()!;
+            trainConfig.Validate();
+            say($"1/4 supervised cold start: {o.ResolvedSftSteps} steps on {(o.Zero ? "plain answers (--zero)" : "<think> traces")}");
+            using var trainer = new Trainer(trainConfig, trainJson, runDir, sftDir);
             var summary = trainer.Run(RunCheckpoints.Latest(sftDir) is not null, p => { if (p.Step % 50 == 0) say($"   sft step {p.Step}/{p.TotalSteps} loss {p.Loss:F3}"); });
             sftModel = summary.LastCheckpoint ?? RunCheckpoints.Latest(sftDir)!;
         }
@@ -92,14 +111,14 @@ public static class Reproduce
         say($"2/4 evaluating the SFT model on {test.Count} held-out problems");
         TaskEvaluator.Result before;
         var protocol = new TaskEvaluator.Protocol(Seed: o.Seed);
-        using (var model = ModelIO.Load(sftModel)) before = TaskEvaluator.Evaluate(model, new BytePromptFormat(), new CorrectnessReward(task), test, maxNew, protocol);
+        using (var model = ModelIO.Load(sftModel)) before = TaskEvaluator.Evaluate(model, FormatOf(sftModel, model), new CorrectnessReward(task), test, maxNew, protocol);
 
         // 3. GRPO from the SFT model.
         var grpoJson = new JsonObject
         {
             ["name"] = "grpo", ["init_from"] = sftModel, ["task"] = o.Task, ["difficulty"] = o.Difficulty, ["seed"] = o.Seed,
             ["steps"] = o.ResolvedGrpoSteps, ["prompts_per_step"] = 12, ["group_size"] = 8, ["max_new_tokens"] = maxNew,
-            ["lr"] = 1e-4, ["eval_every"] = Math.Max(10, o.ResolvedGrpoSteps / 4), ["eval_problems"] = 200, ["checkpoint_every"] = 50,
+            ["lr"] = o.GrpoLr ?? 1e-4, ["eval_every"] = Math.Max(10, o.ResolvedGrpoSteps / 4), ["eval_problems"] = 200, ["checkpoint_every"] = 50,
         };
         var grpoConfig = grpoJson.Deserialize<GrpoConfig>()!;
         grpoConfig.Validate();
@@ -115,7 +134,7 @@ public static class Reproduce
         // 4. Held-out evaluation after RL, and the report.
         say("4/4 evaluating the GRPO model");
         TaskEvaluator.Result after;
-        using (var model = ModelIO.Load(grpoModel)) after = TaskEvaluator.Evaluate(model, new BytePromptFormat(), new CorrectnessReward(task), test, maxNew, protocol);
+        using (var model = ModelIO.Load(grpoModel)) after = TaskEvaluator.Evaluate(model, FormatOf(grpoModel, model), new CorrectnessReward(task), test, maxNew, protocol);
         var seconds = (DateTime.UtcNow - started).TotalSeconds;
         var result = new JsonObject
         {
@@ -129,13 +148,15 @@ public static class Reproduce
             ["length_before"] = before.MeanLength, ["length_after"] = after.MeanLength,
             ["improved_beyond_intervals"] = after.Low > before.High,
             ["sft_steps"] = o.ResolvedSftSteps, ["grpo_steps"] = o.ResolvedGrpoSteps, ["seconds"] = Math.Round(seconds, 1),
-            ["sft_model"] = Path.GetRelativePath(runDir, sftModel), ["grpo_model"] = Path.GetRelativePath(runDir, grpoModel),
+            ["model"] = userModel ?? "built-in", ["sft_model"] = Path.GetRelativePath(runDir, sftModel), ["grpo_model"] = Path.GetRelativePath(runDir, grpoModel),
         };
         AtomicFile.WriteAllText(Path.Combine(runDir, "result.json"), result.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
         AtomicFile.WriteAllText(Path.Combine(runDir, "report.md"), Report(o, before, after, seconds));
         Manifest.Write(runDir, [modelPath], o.Seed);
         return result;
     }
+
+    private static PromptFormat FormatOf(string dir, R1Sharp.Models.CausalLM model) => PromptFormat.For(dir, model.Config, new ChatPromptOptions());
 
     /// The same options continue an interrupted run; different ones start the folder afresh.
     private static void StartOrContinue(ReproduceOptions o, string runDir, Action<string> say)
@@ -157,7 +178,9 @@ public static class Reproduce
         var text = new StringBuilder();
         text.AppendLine($"# R1-Zero in miniature: {o.Task} (difficulty {o.Difficulty}, seed {o.Seed})");
         text.AppendLine();
-        text.AppendLine($"A DeepSeek-V3-style MoE model (MLA, 1 shared + 8 routed experts, top-2 of 4 groups) was trained with");
+        text.AppendLine(o.Model is null
+            ? "A DeepSeek-V3-style MoE model (MLA, 1 shared + 8 routed experts, top-2 of 4 groups) was trained with"
+            : $"The model `{o.Model}` (its own tokenizer and chat template) was trained with");
         text.AppendLine($"{(o.Zero ? "plain problems and answers (`--zero`)" : "cold-start SFT on `<think>` traces")} for {o.ResolvedSftSteps} steps, then with GRPO for {o.ResolvedGrpoSteps} steps");
         text.AppendLine($"(rule-based rewards: correctness 1.0, format 0.2; 12 prompts x 8 samples per step). Run time {seconds / 60:F1} minutes.");
         text.AppendLine();

@@ -51,11 +51,13 @@ public sealed class LayerCheckpoint : autograd.SingleTensorFunction<LayerCheckpo
         var kept = (KeptContext)ctx.get_data("context");
         try
         {
+            // The recomputed activations are freed here, not when the garbage collector finds them.
+            using var scope = NewDisposeScope();
             using var enableGrad = enable_grad();
             var input = saved[0].detach().requires_grad_(true);
             var output = layer(input, kept.Context);
             output.backward([gradOutput]);
-            return [input.grad!, null!, null!, null!];   // one per argument: h, the layer, the context, the anchor
+            return [input.grad!.MoveToOuterDisposeScope(), null!, null!, null!];   // one per argument: h, the layer, the context, the anchor
         }
         finally
         {
