@@ -8,4 +8,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cli=(dotnet run -c Release --project src/R1Sharp.Cli --)
 "${cli[@]}" init --config configs/qwen2-tiny.json --out runs/qwen2-tiny --seed 1 --tokenizer .cache/references/qwen2_5
-"${cli[@]}" reproduce --model runs/qwen2-tiny --sft-steps 300 --sft-batch 8 --sft-seq-len 128 --grpo-steps 40 --n-test 100 --out runs/reproduce-qwen2-tiny "$@"
+"${cli[@]}" reproduce --model runs/qwen2-tiny --sft-steps 200 --sft-batch 4 --sft-seq-len 128 --grpo-steps 40 --grpo-prompts 4 --n-test 100 --out runs/reproduce-qwen2-tiny "$@"

@@ -23,15 +23,16 @@ public static class ReproduceCommand
         var batch = new Option<int?>("--sft-batch") { Description = "SFT batch size (default 16)" };
         var sftLr = new Option<double?>("--sft-lr") { Description = "SFT learning rate (default 0.003)" };
         var grpoLr = new Option<double?>("--grpo-lr") { Description = "GRPO learning rate (default 0.0001)" };
+        var grpoPrompts = new Option<int?>("--grpo-prompts") { Description = "prompts per GRPO step, 8 samples each (default 12)" };
         var command = new Command("reproduce", "The R1 recipe end to end: create a small MoE model, SFT it, evaluate, GRPO, evaluate; writes report.md.")
-            { task, difficulty, seed, zero, quick, n, sft, grpo, output, model, seqLen, batch, sftLr, grpoLr };
+            { task, difficulty, seed, zero, quick, n, sft, grpo, output, model, seqLen, batch, sftLr, grpoLr, grpoPrompts };
         command.SetAction(parse => CommandRunner.Guard(() =>
         {
             var options = new ReproduceOptions
             {
                 Task = parse.GetValue(task)!, Difficulty = parse.GetValue(difficulty), Seed = parse.GetValue(seed), Zero = parse.GetValue(zero),
                 Quick = parse.GetValue(quick), TestProblems = parse.GetValue(n), SftSteps = parse.GetValue(sft), GrpoSteps = parse.GetValue(grpo),
-                Model = parse.GetValue(model), SftSeqLen = parse.GetValue(seqLen), SftBatch = parse.GetValue(batch), SftLr = parse.GetValue(sftLr), GrpoLr = parse.GetValue(grpoLr),
+                Model = parse.GetValue(model), SftSeqLen = parse.GetValue(seqLen), SftBatch = parse.GetValue(batch), SftLr = parse.GetValue(sftLr), GrpoLr = parse.GetValue(grpoLr), GrpoPrompts = parse.GetValue(grpoPrompts),
             };
             if (options.TestProblems < 1) throw new R1SharpException("--n-test must be >= 1");
             var runDir = Path.GetFullPath(parse.GetValue(output) ?? Path.Combine("runs", "reproduce"));

@@ -33,6 +33,8 @@ public sealed record ReproduceOptions
     public int? SftBatch { get; init; }
     public double? SftLr { get; init; }
     public double? GrpoLr { get; init; }
+    /// Prompts per GRPO step (default 12); with large vocabularies fewer keep the log-prob pass in memory.
+    public int? GrpoPrompts { get; init; }
 
     public int ResolvedSftSteps => SftSteps ?? (Quick ? 150 : 1000);
     public int ResolvedGrpoSteps => GrpoSteps ?? (Quick ? 20 : 450);
@@ -117,7 +119,7 @@ public static class Reproduce
         var grpoJson = new JsonObject
         {
             ["name"] = "grpo", ["init_from"] = sftModel, ["task"] = o.Task, ["difficulty"] = o.Difficulty, ["seed"] = o.Seed,
-            ["steps"] = o.ResolvedGrpoSteps, ["prompts_per_step"] = 12, ["group_size"] = 8, ["max_new_tokens"] = maxNew,
+            ["steps"] = o.ResolvedGrpoSteps, ["prompts_per_step"] = o.GrpoPrompts ?? 12, ["group_size"] = 8, ["max_new_tokens"] = maxNew,
             ["lr"] = o.GrpoLr ?? 1e-4, ["eval_every"] = Math.Max(10, o.ResolvedGrpoSteps / 4), ["eval_problems"] = 200, ["checkpoint_every"] = 50,
         };
         var grpoConfig = grpoJson.Deserialize<GrpoConfig>()!;
