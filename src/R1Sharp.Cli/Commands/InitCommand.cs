@@ -29,9 +29,7 @@ public static class InitCommand
                 throw new R1SharpException($"--byte-tokenizer needs vocab_size >= {R1Sharp.Tokenization.ByteTokenizer.VocabSize}, the config has {modelConfig.VocabSize}");
             ModelIO.Save(model, parse.GetValue(output)!, SafeTensorsDType.Parse(parse.GetValue(dtype)!));
             if (parse.GetValue(tokenizer)) R1Sharp.Tokenization.ByteTokenizer.Instance.Save(parse.GetValue(output)!);
-            if (source is not null)
-                foreach (var file in new[] { "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json" })
-                    if (File.Exists(Path.Combine(source, file))) File.Copy(Path.Combine(source, file), Path.Combine(parse.GetValue(output)!, file), overwrite: true);
+            if (source is not null) R1Sharp.Tokenization.PretrainedTokenizer.CopyFolderFiles(source, parse.GetValue(output)!);
             Console.Error.WriteLine($"wrote {modelConfig.ModelType} model ({model.parameters().Sum(p => p.NumberOfElements):N0} parameters) to {parse.GetValue(output)}");
             return 0;
         }));

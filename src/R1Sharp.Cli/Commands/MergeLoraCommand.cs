@@ -23,8 +23,7 @@ public static class MergeLoraCommand
             try
             {
                 ModelIO.Save(model, temp);
-                foreach (var file in new[] { "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json" })
-                    if (File.Exists(Path.Combine(from, file))) File.Copy(Path.Combine(from, file), Path.Combine(temp, file), overwrite: true);
+                R1Sharp.Tokenization.PretrainedTokenizer.CopyFolderFiles(from, temp);
                 Directory.Move(temp, to);
             }
             finally

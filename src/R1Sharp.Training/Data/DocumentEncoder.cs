@@ -33,7 +33,7 @@ public abstract class DocumentEncoder
     public static DocumentEncoder For(string tokenizerDir)
     {
         var tokenizer = PretrainedTokenizer.Load(tokenizerDir);
-        if (tokenizer.VocabSize == ByteTokenizer.VocabSize && ByteTokenizer.SpecialTokens.Select((t, id) => tokenizer.TokenToId(t) == id).All(x => x)) return Byte;
+        if (ByteTokenizer.Is(tokenizer)) return Byte;
         return new ChatDocumentEncoder(tokenizer, tokenizerDir);
     }
 }
@@ -161,13 +161,5 @@ public sealed class ChatDocumentEncoder(PretrainedTokenizer tokenizer, string di
         return new Document([.. tokens], [.. mask]);
     }
 
-    public override void SaveTokenizer(string target)
-    {
-        foreach (var file in new[] { "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json" })
-        {
-            var source = Path.Combine(dir, file);
-            if (File.Exists(source) && Path.GetFullPath(source) != Path.GetFullPath(Path.Combine(target, file)))
-                File.Copy(source, Path.Combine(target, file), overwrite: true);
-        }
-    }
+    public override void SaveTokenizer(string target) => PretrainedTokenizer.CopyFolderFiles(dir, target);
 }

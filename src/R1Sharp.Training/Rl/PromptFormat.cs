@@ -26,7 +26,7 @@ public abstract class PromptFormat
     {
         if (!File.Exists(Path.Combine(modelDir, "tokenizer.json"))) return new BytePromptFormat();
         var tokenizer = PretrainedTokenizer.Load(modelDir);
-        if (IsByteTokenizer(tokenizer)) return new BytePromptFormat();
+        if (ByteTokenizer.Is(tokenizer)) return new BytePromptFormat();
         if (tokenizer.VocabSize > config.VocabSize)
             throw new R1SharpException($"{modelDir}: the tokenizer has {tokenizer.VocabSize} tokens but the model's vocab_size is {config.VocabSize}");
         var generation = GenerationConfig.Load(modelDir);
@@ -34,9 +34,6 @@ public abstract class PromptFormat
         if (stops.Length == 0) throw new R1SharpException($"{modelDir}: no end-of-sequence id (generation_config.json, config.json or the tokenizer's eos_token)");
         return new ChatPromptFormat(tokenizer, ChatTemplate.For(tokenizer), stops, options);
     }
-
-    private static bool IsByteTokenizer(PretrainedTokenizer t) =>
-        t.VocabSize == ByteTokenizer.VocabSize && ByteTokenizer.SpecialTokens.Select((token, id) => t.TokenToId(token) == id).All(x => x);
 }
 
 /// How a task's problem is asked of a chat model: an optional system prompt, an instruction appended

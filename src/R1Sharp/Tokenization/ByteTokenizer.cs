@@ -18,6 +18,10 @@ public sealed class ByteTokenizer
 
     public static ByteTokenizer Instance { get; } = new();
 
+    /// Whether a loaded tokenizer.json is this one (R1Sharp's built-in models carry it).
+    public static bool Is(PretrainedTokenizer t) =>
+        t.VocabSize == VocabSize && SpecialTokens.Select((token, id) => t.TokenToId(token) == id).All(x => x);
+
     public int[] Encode(string text)
     {
         var ids = new List<int>(text.Length + 8);

@@ -122,6 +122,19 @@ public sealed class PretrainedTokenizer
     public bool CleanUpTokenizationSpaces { get; }
 
     /// Reads DIR/tokenizer.json and DIR/tokenizer_config.json (optional).
+    /// The files that make a folder's tokenizer and generation defaults, copied with a model.
+    public static readonly string[] FolderFiles = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json"];
+
+    public static void CopyFolderFiles(string from, string to)
+    {
+        foreach (var file in FolderFiles)
+        {
+            var source = Path.Combine(from, file);
+            if (File.Exists(source) && Path.GetFullPath(source) != Path.GetFullPath(Path.Combine(to, file)))
+                File.Copy(source, Path.Combine(to, file), overwrite: true);
+        }
+    }
+
     public static PretrainedTokenizer Load(string dir)
     {
         var file = Path.Combine(dir, "tokenizer.json");
