@@ -67,6 +67,29 @@ public class ChatSftTests
     }
 
     [Fact]
+    public void GenerationBlocksOfTheTemplateSayWhatIsLearned()
+    {
+        // Qwen2.5's template with the assistant's text marked as transformers' return_assistant_tokens_mask reads it:
+        // the block ends before the newline after <|im_end|>, which the rendering-difference method would learn too.
+        var dir = TestPaths.TempDir();
+        var source = TestPaths.ReferenceTokenizer("qwen2_5");
+        File.Copy(Path.Combine(source, "tokenizer.json"), Path.Combine(dir, "tokenizer.json"));
+        var config = JsonNode.Parse(File.ReadAllText(Path.Combine(source, "tokenizer_config.json")))!.AsObject();
+        var template = (string)config["chat_template"]!;
+        const string plain = "{%- if (message.role == \"user\") or";
+        Assert.Contains(plain, template);
+        config["chat_template"] = template.Replace(plain,
+            "{%- if message.role == \"assistant\" and not message.tool_calls %}{{- '<|im_start|>assistant\\n' }}{% generation %}{{- message.content + '<|im_end|>' }}{% endgeneration %}{{- '\\n' }}{% set ignored %}{% generation %}x{% endgeneration %}{% endset %}\n    {%- elif (message.role == \"user\") or");
+        File.WriteAllText(Path.Combine(dir, "tokenizer_config.json"), config.ToJsonString());
+
+        var tokenizer = PretrainedTokenizer.Load(dir);
+        var document = Assert.Single(DocumentEncoder.For(dir).FromMessages(Conversation(), "test"));
+        var learned = string.Concat(document.Tokens.Zip(document.LossMask).Where(p => p.Second == 1).Select(p => tokenizer.Decode([p.First])));
+        Assert.Equal("<think>two and two</think>It is 4.<|im_end|><think>three twice</think>6<|im_end|>", learned);
+        Assert.Equal(tokenizer.Encode(R1Sharp.Templates.ChatTemplate.For(tokenizer).Render(Conversation(), false, tokenizer)), document.Tokens);
+    }
+
+    [Fact]
     public void ContextTokensAreTheTemplatesOwnTokens()
     {
         // Everything (learned or not) concatenated is the template's rendering, token for token.

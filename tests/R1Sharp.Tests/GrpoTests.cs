@@ -33,6 +33,9 @@ public class GrpoTests
         Assert.Equal(ByteTokenizer.Eos, targets[0, 7].item<long>());
         Assert.Equal(new float[] { 0, 0, 0, 0, 1, 1, 1, 1 }, mask[0].data<float>().ToArray());   // 3 completion tokens + <|eos|>
         Assert.Equal(new float[] { 0, 0, 0, 1, 1, 0, 0, 0 }, mask[1].data<float>().ToArray());   // truncated: no stop token
+        // A completion that ended at another of the stop ids (Llama 3's <|eot_id|> among its eos ids) is trained on that one.
+        var other = R1Sharp.Training.Rl.GrpoTrainer.Sequences(prompts, [new([30, 31, 32], false, 77), new([33, 34], true)], ByteTokenizer.Eos);
+        Assert.Equal(77, other.Targets[0, 7].item<long>());
 
         // Equal rewards -> zero advantages -> zero gradient (beta 0; with beta > 0 the policy equals the reference).
         var advantages = GrpoMath.Advantages(tensor(new float[] { 0.7f, 0.7f }).view(1, 2), "group").flatten();
@@ -103,6 +106,73 @@ public class GrpoTests
         Assert.Equal(-1.0, new LengthPenalty(64, 16).Score(p, "", 64, true));
         Assert.Equal(0.0, new LengthPenalty(64, 16).Score(p, "", 40, false));
         Assert.Equal(-0.5, new LengthPenalty(64, 16).Score(p, "", 56, false));
+    }
+
+    [Fact]
+    public void FormatTagsAreConfigurableAndTheAnswerMayBeUntagged()
+    {
+        var p = new TaskProblem("math", "What is 3 + 4?", "", "7");
+        var tags = new FormatTags { Think = ["<reasoning>", "</reasoning>"], Answer = ["<solution>", "</solution>"] };
+        var format = new FormatReward(tags: tags);
+        Assert.Equal(1.0, format.Score(p, "<reasoning>3+4</reasoning><solution>7</solution>", 5, false));
+        Assert.Equal(1.0, format.Score(p, "\n<reasoning>\n3+4\n</reasoning>\n\n<solution>\n7\n</solution>\n", 5, false));   // newlines between blocks
+        Assert.Equal(0.0, format.Score(p, "<think>3+4</think><answer>7</answer>", 5, false));                       // the default tags are not these
+        Assert.Equal(0.0, format.Score(p, "<reasoning>a</reasoning>x<solution>7</solution>", 5, false));            // text between blocks
+        Assert.Equal(0.0, format.Score(p, "<reasoning>a</reasoning><solution>6</solution><solution>7</solution>", 5, false));   // two answers
+        Assert.Equal(1.0, new CorrectnessReward(new ArithmeticTask(1), tags: tags).Score(p with { Prompt = "3 + 4 =" }, "<reasoning>a</reasoning><solution>7</solution>", 5, false));
+        Assert.Equal(1.0, new MathReward(tags).Score(p, "<reasoning>a</reasoning><solution>7.0</solution>", 5, false));
+        Assert.Equal(0.0, new MathReward(tags).Score(p, "<reasoning>a</reasoning><answer>7</answer>", 5, false));
+
+        // R1-Distill style: the answer is the text after the reasoning block.
+        var distill = new FormatTags { Answer = null };
+        Assert.Equal(1.0, new FormatReward(tags: distill).Score(p, "<think>\n3+4=7\n</think>\n\nThe answer is $\\boxed{7}$.", 5, false));
+        Assert.Equal(0.0, new FormatReward(tags: distill).Score(p, "<think>3+4=7</think>\n  ", 5, false));           // no answer
+        Assert.Equal(0.0, new FormatReward(tags: distill).Score(p, "<think>a</think>7<think>b</think>8", 5, false));
+        Assert.Equal(1.0, new FormatReward(true, distill).Score(p, "3+4=7\n</think>\n7", 5, false));                  // the prompt opened <think>
+        Assert.Equal(1.0, new MathReward(distill).Score(p, "<think>a</think> 7 ", 5, false));
+        Assert.Equal(1.0, new MathReward(distill).Score(p, "<think>a</think> so \\boxed{\\frac{14}{2}}", 5, false));
+
+        foreach (var (json, message) in new[]
+        {
+            ("{\"think\": [\"<t>\"]}", "format_tags.think must be two different"),
+            ("{\"think\": [\"<t>\", \"<t>\"]}", "format_tags.think must be two different"),
+            ("{\"answer\": [\"\", \"</a>\"]}", "format_tags.answer must be two different"),
+            ("{\"answer\": [\"<think>\", \"</a>\"]}", "must not share a tag"),
+            ("{\"think\": [\"<t>\", \"" + new string('x', 65) + "\"]}", "at most 64 characters"),
+        })
+        {
+            var e = Assert.Throws<R1SharpException>(() => new GrpoConfig { InitFrom = "x", FormatTags = System.Text.Json.JsonSerializer.Deserialize<FormatTags>(json)! }.Validate());
+            Assert.Contains(message, e.Message);
+        }
+    }
+
+    [Fact]
+    public void SequenceLevelRatiosFollowGspo()
+    {
+        // One sequence of two tokens, advantage 2: GSPO's ratio is exp of the mean token log-ratio.
+        double a = -1.0, b = -2.0, a0 = -1.1, b0 = -1.96, advantage = 2;
+        var logProbs = tensor(new[] { (float)a, (float)b }).view(1, 2).requires_grad_(true);
+        var old = tensor(new[] { (float)a0, (float)b0 }).view(1, 2);
+        var mask = tensor(new float[] { 1, 1 }).view(1, 2);
+        var parts = GrpoMath.PolicyLoss(logProbs, old, old, tensor(new[] { (float)advantage }), mask, 0.2, 0.2, 0, "grpo", 2, "sequence");
+        var s = Math.Exp(((a - a0) + (b - b0)) / 2);
+        Assert.Equal(-s * advantage, parts.Loss.item<float>(), 5);
+        parts.Loss.backward();
+        Numerics.AssertClose(tensor(new[] { (float)(-advantage * s / 2), (float)(-advantage * s / 2) }).view(1, 2), logProbs.grad!, 1e-6, "d loss / d log-prob");
+        Assert.Equal(0.0, parts.ClipFraction);
+
+        // Tokens one by one would not clip here (ratios e^0.1, e^-0.04), but the sequence's does at epsilon 0.01.
+        var clipped = GrpoMath.PolicyLoss(logProbs, old, old, tensor(new[] { (float)advantage }), mask, 0.01, 0.01, 0, "grpo", 2, "sequence");
+        Assert.Equal(-(1.01) * advantage, clipped.Loss.item<float>(), 5);
+        Assert.Equal(1.0, clipped.ClipFraction);
+
+        // A padded position changes nothing; bnpo is the mean over the batch's tokens, as dapo.
+        var padded = GrpoMath.PolicyLoss(cat([logProbs.detach(), tensor(new float[] { 5 }).view(1, 1)], 1), cat([old, zeros(1, 1)], 1), cat([old, zeros(1, 1)], 1),
+            tensor(new[] { (float)advantage }), tensor(new float[] { 1, 1, 0 }).view(1, 3), 0.2, 0.2, 0, "grpo", 3, "sequence");
+        Assert.Equal(-s * advantage, padded.Loss.item<float>(), 5);
+        var lp = randn(3, 4); var o = lp + 0.1f * randn(3, 4); var m = tensor(new float[] { 1, 1, 0, 0, 1, 1, 1, 1, 1, 0, 0, 0 }).view(3, 4); var adv = tensor(new float[] { 1, -1, 0.5f });
+        Assert.Equal(GrpoMath.PolicyLoss(lp, o, o, adv, m, 0.2, 0.2, 0, "dapo", 4).Loss.item<float>(), GrpoMath.PolicyLoss(lp, o, o, adv, m, 0.2, 0.2, 0, "bnpo", 4).Loss.item<float>());
+        Assert.Contains("importance_sampling_level 'word'", Assert.Throws<R1SharpException>(() => new GrpoConfig { InitFrom = "x", ImportanceSamplingLevel = "word" }.Validate()).Message);
     }
 
     [Fact]

@@ -12,6 +12,8 @@ public class MathAnswerTests
     [InlineData("<answer>3</answer> and later \\boxed{4}", "4")]                     // a box wins over the tag
     [InlineData("no final answer here", null)]
     [InlineData("\\boxed{unclosed", null)]
+    [InlineData("\\boxed{3} and then \\boxed{4", "3")]                          // cut off inside the last box
+    [InlineData("\\boxed{\\boxed{5}}", "5")]
     public void TheFinalAnswerIsTheLastBoxElseTheAnswerTag(string completion, string? expected) =>
         Assert.Equal(expected, MathAnswer.Extract(completion));
 
@@ -31,6 +33,10 @@ public class MathAnswerTests
     [InlineData("90^\\circ", "90", true)]
     [InlineData("50\\%", "50", true)]
     [InlineData("5 \\text{ cm}", "5", true)]
+    [InlineData("12\\text{ cm}^2", "12", true)]
+    [InlineData("\\$1,000", "1000", true)]
+    [InlineData("\\$18", "18", true)]
+    [InlineData("\\mathbf{12}", "12", true)]
     [InlineData("3.", "3", true)]
     [InlineData("0.333", "1/3", false)]                    // exact, not approximate
     [InlineData("1,23", "123", false)]                     // not a thousands separator
@@ -51,6 +57,7 @@ public class MathAnswerTests
         Assert.False(MathAnswer.Equivalent(new string('9', 100_000), "9"));
         Assert.False(MathAnswer.Equivalent(string.Concat(Enumerable.Repeat("\\frac{", 400)) + "1" + new string('}', 400), "1"));
         Assert.Null(MathAnswer.Extract(new string('{', 50_000)));
+        Assert.Equal("1", MathAnswer.Extract("\\boxed{1}" + string.Concat(Enumerable.Repeat("\\boxed{", 50_000))));   // one pass, not one per box
         Assert.True(MathAnswer.Equivalent(string.Concat(Enumerable.Repeat("\\frac{", 100_000)), string.Concat(Enumerable.Repeat("\\frac{", 100_000))));
     }
 }

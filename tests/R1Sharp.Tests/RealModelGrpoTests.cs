@@ -14,7 +14,9 @@ public class RealModelGrpoTests
     private static readonly TaskProblem Four = new("data", "What is 2+2?", "", "4");
 
     /// A random tiny dense model carrying a real tokenizer and chat template from the test cache.
-    public static string TinyModelWithTokenizer(string reference, string modelType = "qwen2", int hidden = 32)
+    /// `std`: the initialisation's spread (a LoRA run trains neither the embeddings nor the norms, so
+    /// a random base needs room in its logits, as a pretrained one has).
+    public static string TinyModelWithTokenizer(string reference, string modelType = "qwen2", int hidden = 32, double std = 0.02)
     {
         var source = TestPaths.ReferenceTokenizer(reference);
         var tokenizer = PretrainedTokenizer.Load(source);
@@ -27,7 +29,7 @@ public class RealModelGrpoTests
         }.ToJsonString());
         using (var model = ModelIO.Create(config))
         {
-            ModelIO.Initialize(model, 3);
+            ModelIO.Initialize(model, 3, std);
             ModelIO.Save(model, dir);
         }
         foreach (var file in new[] { "tokenizer.json", "tokenizer_config.json" }) File.Copy(Path.Combine(source, file), Path.Combine(dir, file));
@@ -86,11 +88,14 @@ public class RealModelGrpoTests
     /// template teaches the `\boxed{6|7|8}` answer format (validation loss falls), then GRPO with the math
     /// verifier, where the "right" digit is always 7 (a third of the SFT answers), raises the mean reward.
     [Theory]
-    [InlineData("qwen2_5", "qwen2")]
-    [InlineData("qwen3", "qwen3")]
-    public void SftThroughTheTemplateThenGrpoWithTheMathVerifierLearns(string reference, string modelType)
+    [InlineData("qwen2_5", "qwen2", false)]
+    [InlineData("qwen3", "qwen3", false)]
+    [InlineData("qwen2_5", "qwen2", true)]
+    public void SftThroughTheTemplateThenGrpoWithTheMathVerifierLearns(string reference, string modelType, bool lora)
     {
-        var model = TinyModelWithTokenizer(reference, modelType, hidden: 64);
+        // With LoRA: adapters on every projection for SFT, merged into the base (merge-lora), then new adapters for GRPO.
+        JsonNode? Lora() => lora ? new JsonObject { ["r"] = 8, ["alpha"] = 16, ["target_modules"] = "all-linear" } : null;
+        var model = TinyModelWithTokenizer(reference, modelType, hidden: 64, std: lora ? 0.25 : 0.02);
         var dir = TestPaths.TempDir();
         var random = new Random(0);
         File.WriteAllLines(Path.Combine(dir, "sft.jsonl"), Enumerable.Range(0, 400).Select(_ =>
@@ -102,8 +107,8 @@ public class RealModelGrpoTests
         File.WriteAllText(Path.Combine(dir, "sft.json"), new JsonObject
         {
             ["init_from"] = model, ["model"] = Path.Combine(model, "config.json"), ["data"] = new JsonObject { ["a"] = new JsonObject { ["path"] = "data" } },
-            ["steps"] = 50, ["batch_size"] = 4, ["seq_len"] = 64, ["lr"] = 0.01, ["warmup_steps"] = 5, ["eval_every"] = 25, ["eval_batches"] = 2,
-            ["checkpoint_every"] = 1000, ["plot_every"] = 1000,
+            ["steps"] = 50, ["batch_size"] = 4, ["seq_len"] = 64, ["lr"] = lora ? 0.02 : 0.01, ["warmup_steps"] = 5, ["eval_every"] = 25, ["eval_batches"] = 2,
+            ["checkpoint_every"] = 1000, ["plot_every"] = 1000, ["lora"] = Lora(),
         }.ToJsonString());
         var sft = CliTests.Run("train", "--config", Path.Combine(dir, "sft.json"), "--out", Path.Combine(dir, "sft"));
         Assert.True(sft.Code == 0, sft.Stderr);
@@ -111,14 +116,21 @@ public class RealModelGrpoTests
         Assert.True(val[^1] < val[0] - 5, $"validation loss {val[0]} -> {val[^1]}");
         var checkpoint = Path.Combine(dir, "sft", "checkpoints", "step-000050");
         Assert.Equal(File.ReadAllText(Path.Combine(model, "tokenizer.json")), File.ReadAllText(Path.Combine(checkpoint, "tokenizer.json")));
+        if (lora)
+        {
+            Assert.True(File.Exists(Path.Combine(checkpoint, "adapter_model.safetensors")), "a LoRA checkpoint is a PEFT adapter");
+            var merge = CliTests.Run("merge-lora", model, checkpoint, "--out", Path.Combine(dir, "merged"));
+            Assert.True(merge.Code == 0, merge.Stderr);
+            checkpoint = Path.Combine(dir, "merged");
+        }
 
         File.WriteAllText(Path.Combine(dir, "grpo.json"), new JsonObject
         {
             ["init_from"] = checkpoint, ["data"] = "lucky.jsonl", ["steps"] = 20, ["prompts_per_step"] = 2, ["num_generations"] = 8,
-            ["max_completion_length"] = 16, ["lr"] = 0.001, ["beta"] = 0.04, ["rewards"] = new JsonObject { ["math"] = 1.0 },
+            ["max_completion_length"] = 16, ["lr"] = lora ? 0.01 : 0.001, ["beta"] = 0.04, ["rewards"] = new JsonObject { ["math"] = 1.0 },
             ["eval_every"] = 100, ["eval_problems"] = 4, ["checkpoint_every"] = 100,
             // Qwen3 with thinking off: its template writes the empty think block into the prompt, as its users run it.
-            ["enable_thinking"] = modelType == "qwen3" ? false : null,
+            ["enable_thinking"] = modelType == "qwen3" ? false : null, ["lora"] = Lora(),
         }.ToJsonString());
         var grpo = CliTests.Run("grpo", "--config", Path.Combine(dir, "grpo.json"), "--out", Path.Combine(dir, "grpo"));
         Assert.True(grpo.Code == 0, grpo.Stderr);
@@ -206,7 +218,27 @@ public class RealModelGrpoTests
         Assert.Equal((4, "dr_grpo", "none", 2, false), (c.GroupSize, c.LossAggregation, c.RewardScaling, c.Iterations, c.MaskTruncated));
         File.WriteAllText(path, """{"init_from": "m", "num_generations": 4, "group_size": 8}""");
         Assert.Contains("num_generations (4) and group_size (8) disagree", Assert.Throws<R1SharpException>(() => GrpoConfig.Load(path, [])).Message);
+        // An override by either name replaces the file's value by either name.
+        File.WriteAllText(path, """{"init_from": "m", "num_generations": 8, "scale_rewards": true}""");
+        Assert.Equal(4, GrpoConfig.Load(path, ["group_size=4"]).Config.GroupSize);
+        Assert.Equal(2, GrpoConfig.Load(path, ["num_generations=2"]).Config.GroupSize);
+        Assert.Equal("none", GrpoConfig.Load(path, ["scale_rewards=false"]).Config.RewardScaling);
         File.WriteAllText(path, """{"init_from": "m", "rewards": {"external": 1}}""");
         Assert.Contains("the external reward needs reward_command", Assert.Throws<R1SharpException>(() => GrpoConfig.Load(path, [])).Message);
+
+        // GSPO and bnpo by TRL's names; a misspelt or unsupported option is refused, not silently ignored.
+        File.WriteAllText(path, """{"init_from": "m", "loss_type": "bnpo", "importance_sampling_level": "sequence", "epsilon": 3e-4, "epsilon_high": 4e-4, "format_tags": {"answer": null}}""");
+        (c, _) = GrpoConfig.Load(path, []);
+        Assert.Equal(("bnpo", "sequence", null), (c.LossAggregation, c.ImportanceSamplingLevel, c.FormatTags.Answer));
+        foreach (var (json, message) in new[]
+        {
+            ("""{"init_from": "m", "num_generation": 4}""", "grpo.json: unknown key 'num_generation'"),
+            ("""{"init_from": "m", "lora": {"rank": 4}}""", "unknown key 'rank' (in lora)"),
+            ("""{"init_from": "m", "format_tags": {"thinking": ["<t>", "</t>"]}}""", "unknown key 'thinking' (in format_tags)"),
+        })
+        {
+            File.WriteAllText(path, json);
+            Assert.Contains(message, Assert.Throws<R1SharpException>(() => GrpoConfig.Load(path, [])).Message);
+        }
     }
 }

@@ -239,5 +239,6 @@ public class TrainingTests
         var (other, _) = Setup(c => c["mixture"] = new JsonObject { ["nope"] = 1.0 });
         Assert.Contains("unknown data source 'nope'", Assert.Throws<R1SharpException>(() => TrainConfig.Load(other, [])).Message);
         Assert.Contains("--set expects key=value", Assert.Throws<R1SharpException>(() => TrainConfig.Load(other, ["lr"])).Message);
+        Assert.Contains("unknown key 'learning_rat'", Assert.Throws<R1SharpException>(() => TrainConfig.Load(other, ["learning_rat=0.1"])).Message);
     }
 }

@@ -57,7 +57,8 @@ public sealed class ByteDocumentEncoder : DocumentEncoder
     public override void SaveTokenizer(string dir) => ByteTokenizer.Instance.Save(dir);
 }
 
-/// A real tokenizer. Chat data is rendered with the model's chat template, and the assistant turns
+/// A real tokenizer. Chat data is rendered with the model's chat template. Where the template marks
+/// the assistant's text with `{% generation %}` blocks, those are learned. Otherwise the assistant turns
 /// are found by rendering the conversation up to each assistant turn twice — with the generation
 /// prompt (what the model sees before it answers) and with the turn itself — the difference is that
 /// turn's learned span, end-of-turn token included. The pieces are tokenised one by one, so span
@@ -101,7 +102,17 @@ public sealed class ChatDocumentEncoder(PretrainedTokenizer tokenizer, string di
             catch (R1SharpException e) { throw new R1SharpException($"{where}: {e.Message}"); }
         }
 
-        var full = Render(messages.Count, false);
+        // A template with {% generation %} blocks says itself what the assistant writes.
+        (string Text, IReadOnlyList<(int Start, int End)> Generated) marked;
+        try { marked = template.RenderWithGeneratedSpans(new JsonArray(messages.Select(n => n!.DeepClone()).ToArray()), false, tokenizer); }
+        catch (R1SharpException e) { throw new R1SharpException($"{where}: {e.Message}"); }
+        if (marked.Generated.Count > 0)
+        {
+            yield return Pieces(marked.Text, [.. marked.Generated]);
+            yield break;
+        }
+
+        var full = marked.Text;
         var spans = new List<(int Start, int End)>();
         var own = new List<Document>();
         for (int i = 0; i < messages.Count; i++)

@@ -7,8 +7,10 @@ namespace R1Sharp.Training.Rl;
 /// `r1sharp grpo --config FILE.json`. Defaults follow DeepSeekMath's GRPO as R1 used it (clipped ratio
 /// with epsilon 0.2, k3 KL to a frozen reference, group-normalised advantages, temperature 1.0,
 /// beta 0.001 as in the R1 paper) except the group size: R1 used G = 16, the default here is 8 to fit
-/// two CPU cores. `loss_aggregation` dapo and `epsilon_high` follow DAPO; `reward_scaling` none and
-/// loss_aggregation dr_grpo follow Dr. GRPO.
+/// two CPU cores. `loss_aggregation` dapo and `epsilon_high` follow DAPO (bnpo is the same mean over
+/// the batch's tokens: one process holds the whole batch); `reward_scaling` none and loss_aggregation
+/// dr_grpo follow Dr. GRPO; `importance_sampling_level` sequence is GSPO (use a small epsilon there,
+/// the GSPO paper's 3e-4 / 4e-4).
 public sealed record GrpoConfig
 {
     [JsonPropertyName("name")] public string Name { get; init; } = "grpo";
@@ -45,7 +47,9 @@ public sealed record GrpoConfig
     [JsonPropertyName("reward_scaling")] public string RewardScaling { get; init; } = "group";
     [JsonPropertyName("mask_truncated")] public bool MaskTruncated { get; init; } = true;
     [JsonPropertyName("dynamic_sampling")] public bool DynamicSampling { get; init; }
+    [JsonPropertyName("importance_sampling_level")] public string ImportanceSamplingLevel { get; init; } = "token";
     [JsonPropertyName("think_opened_by_prompt")] public bool ThinkOpenedByPrompt { get; init; }
+    [JsonPropertyName("format_tags")] public FormatTags FormatTags { get; init; } = FormatTags.R1Zero;
     [JsonPropertyName("rewards")] public Dictionary<string, double> Rewards { get; init; } = new() { ["format"] = 0.2, ["correctness"] = 1.0 };
     [JsonPropertyName("length_buffer")] public int LengthBuffer { get; init; } = 16;
     [JsonPropertyName("eval_every")] public int EvalEvery { get; init; } = 50;
@@ -59,7 +63,9 @@ public sealed record GrpoConfig
         Require(Steps >= 1 && PromptsPerStep >= 1 && GroupSize >= 2, "steps, prompts_per_step >= 1 and group_size >= 2");
         Require(MaxNewTokens >= 4 && Temperature > 0, "max_new_tokens >= 4 and temperature > 0");
         Require(Lr > 0 && GradClip >= 0 && Epsilon is > 0 and < 1 && (EpsilonHigh ?? Epsilon) > 0 && Beta >= 0 && Iterations >= 1, "lr > 0, epsilon in (0, 1), beta >= 0, iterations >= 1");
-        Require(LossAggregation is "grpo" or "dapo" or "dr_grpo", $"loss_aggregation '{LossAggregation}' is not supported (grpo, dapo, dr_grpo)");
+        Require(LossAggregation is "grpo" or "bnpo" or "dapo" or "dr_grpo", $"loss_aggregation '{LossAggregation}' is not supported (grpo, bnpo, dapo, dr_grpo)");
+        Require(ImportanceSamplingLevel is "token" or "sequence", $"importance_sampling_level '{ImportanceSamplingLevel}' is not supported (token, sequence)");
+        (FormatTags ?? throw new R1SharpException("grpo config: format_tags must be an object")).Validate();
         Require(RewardScaling is "group" or "batch" or "none", $"reward_scaling '{RewardScaling}' is not supported (group, batch, none)");
         foreach (var name in Rewards.Keys)
             Require(name is "format" or "correctness" or "math" or "external" or "length", $"unknown reward '{name}' (format, correctness, math, external, length)");
@@ -77,9 +83,8 @@ public sealed record GrpoConfig
         ["learning_rate"] = "lr", ["max_grad_norm"] = "grad_clip",
     };
 
-    public static (GrpoConfig Config, JsonObject Resolved) Load(string path, IEnumerable<string> overrides)
+    private static void ResolveAliases(JsonObject json, string path)
     {
-        var json = Training.TrainConfig.ReadJson(path, overrides);
         foreach (var (alias, name) in Aliases)
         {
             if (json[alias] is not { } value) continue;
@@ -90,15 +95,22 @@ public sealed record GrpoConfig
                 throw new R1SharpException($"{path}: {alias} ({value.ToJsonString()}) and {name} ({canonical.ToJsonString()}) disagree; they are the same option");
             json[name] = value.DeepClone();
         }
-        GrpoConfig config;
-        try
+    }
+
+    public static (GrpoConfig Config, JsonObject Resolved) Load(string path, IEnumerable<string> overrides)
+    {
+        // Aliases are resolved in the file first, so an override by either name replaces the file's value.
+        var json = Training.TrainConfig.ReadJson(path, []);
+        ResolveAliases(json, path);
+        foreach (var item in overrides)
         {
-            config = json.Deserialize<GrpoConfig>() ?? throw new R1SharpException($"{path}: empty");
+            var eq = item.IndexOf('=');
+            var key = eq > 0 ? item[..eq] : item;
+            if (!Aliases.TryGetValue(key, out var name)) { Training.TrainConfig.ApplyOverride(json, item); continue; }
+            var value = item[(eq + 1)..];
+            Training.TrainConfig.ApplyOverride(json, $"{name}={(key == "scale_rewards" && value is "true" or "false" ? (value == "true" ? "group" : "none") : value)}");
         }
-        catch (JsonException e)
-        {
-            throw new R1SharpException($"{path}: {(e.Message.Contains("missing required") ? "missing required key init_from" : $"invalid value at {e.Path}")}");
-        }
+        var config = Training.ConfigDeserializer.Deserialize<GrpoConfig>(json, path, "missing required key init_from");
         config.Validate();
         return (config, json);
     }

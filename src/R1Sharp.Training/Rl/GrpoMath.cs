@@ -41,13 +41,17 @@ public static class GrpoMath
     public sealed record LossParts(Tensor Loss, double Kl, double ClipFraction);
 
     /// The clipped surrogate with a KL penalty, over completion tokens (mask [N, T]).
-    /// advantages [N]; aggregation: grpo (token mean per sequence, then mean), dapo (mean over all
-    /// tokens), dr_grpo (sum over tokens / (N x maxTokens)).
+    /// advantages [N]; aggregation: grpo (token mean per sequence, then mean), bnpo and dapo (mean over
+    /// all tokens), dr_grpo (sum over tokens / (N x maxTokens)). level: token (one ratio per token), or
+    /// sequence (GSPO: one ratio per sequence, the exp of its mean token log-ratio, clipped as a whole).
     public static LossParts PolicyLoss(Tensor logProbs, Tensor oldLogProbs, Tensor refLogProbs, Tensor advantages, Tensor mask,
-        double epsilon, double epsilonHigh, double beta, string aggregation, int maxTokens)
+        double epsilon, double epsilonHigh, double beta, string aggregation, int maxTokens, string level = "token")
     {
         using var scope = NewDisposeScope();
-        var ratio = (logProbs - oldLogProbs).exp();
+        var logRatio = logProbs - oldLogProbs;
+        if (level == "sequence") logRatio = ((logRatio * mask).sum(1, keepdim: true) / mask.sum(1, keepdim: true).clamp(min: 1)).expand_as(logProbs);
+        else if (level != "token") throw new R1SharpException($"importance_sampling_level '{level}' is not supported (token, sequence)");
+        var ratio = logRatio.exp();
         var a = advantages.unsqueeze(1);
         var clipped = ratio.clamp(1 - epsilon, 1 + epsilonHigh);
         var perToken = -minimum(ratio * a, clipped * a);
@@ -57,9 +61,9 @@ public static class GrpoMath
         var loss = aggregation switch
         {
             "grpo" => ((perToken * mask).sum(1) / mask.sum(1).clamp(min: 1)).mean(),
-            "dapo" => (perToken * mask).sum() / tokens,
+            "bnpo" or "dapo" => (perToken * mask).sum() / tokens,
             "dr_grpo" => (perToken * mask).sum() / (mask.shape[0] * (double)maxTokens),
-            _ => throw new R1SharpException($"loss_aggregation '{aggregation}' is not supported (grpo, dapo, dr_grpo)"),
+            _ => throw new R1SharpException($"loss_aggregation '{aggregation}' is not supported (grpo, bnpo, dapo, dr_grpo)"),
         };
         var wasClipped = ((ratio < 1 - epsilon) & (a < 0)) | ((ratio > 1 + epsilonHigh) & (a > 0));
         var clipFraction = ((wasClipped.to_type(ScalarType.Float32) * mask).sum() / tokens).item<float>();

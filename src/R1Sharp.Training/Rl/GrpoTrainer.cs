@@ -58,9 +58,9 @@ public sealed class GrpoTrainer : IDisposable
         foreach (var (name, weight) in _config.Rewards.OrderBy(p => p.Key, StringComparer.Ordinal))
             functions.Add((name switch
             {
-                "format" => new FormatReward(opened),
-                "correctness" => new CorrectnessReward(_task, opened),
-                "math" => new MathReward(),
+                "format" => new FormatReward(opened, _config.FormatTags),
+                "correctness" => new CorrectnessReward(_task, opened, _config.FormatTags),
+                "math" => new MathReward(_config.FormatTags),
                 "external" => _external = new ExternalReward(_config.RewardCommand!, TimeSpan.FromSeconds(_config.RewardTimeout), _configDir),
                 _ => (IRewardFunction)new LengthPenalty(_config.MaxNewTokens, _config.LengthBuffer),
             }, weight));
@@ -69,17 +69,26 @@ public sealed class GrpoTrainer : IDisposable
 
     /// What counts as correct for accuracy and evaluation: the math verifier when it is a reward, else the task's.
     private IRewardFunction Judge => _config.Rewards.ContainsKey("math") || _task is DatasetTask
-        ? new MathReward()
-        : new CorrectnessReward(_task, _config.ThinkOpenedByPrompt || _format.ThinkOpenedByPrompt);
+        ? new MathReward(_config.FormatTags)
+        : new CorrectnessReward(_task, _config.ThinkOpenedByPrompt || _format.ThinkOpenedByPrompt, _config.FormatTags);
 
     public CausalLM Policy => _policy;
 
     public GrpoSummary Run(bool resume, Action<string>? progress = null, int? stopAfter = null)
     {
         _folder = RunFolder.Open(_runDir);
-        AtomicFile.WriteAllText(Path.Combine(_runDir, "grpo_config.json"), _resolved.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
-        var start = Build(resume);
-        _rewards = Rewards();
+        int start;
+        try
+        {
+            AtomicFile.WriteAllText(Path.Combine(_runDir, "grpo_config.json"), _resolved.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+            start = Build(resume);
+            _rewards = Rewards();
+        }
+        catch (R1SharpException)
+        {
+            if (!resume) _folder.Abandon();
+            throw;
+        }
         _folder.TruncateMetrics(start);
         var evalProblems = _task is DatasetTask data ? data.Test.Take(_config.EvalProblems).ToList()
             : TaskEvaluator.TestProblems(_task, _config.EvalProblems, _config.Seed + 1_000_003);
@@ -175,7 +184,7 @@ public sealed class GrpoTrainer : IDisposable
             var logProbs = GrpoMath.TokenLogProbs(_policy.Forward(inputs), targets);
             old ??= logProbs.detach();   // the sampling policy's log-probs: the first pass's, held fixed
             var parts = GrpoMath.PolicyLoss(logProbs, old, reference ?? logProbs.detach(), advantages, mask,
-                _config.Epsilon, _config.EpsilonHigh ?? _config.Epsilon, _config.Beta, _config.LossAggregation, _config.MaxNewTokens);
+                _config.Epsilon, _config.EpsilonHigh ?? _config.Epsilon, _config.Beta, _config.LossAggregation, _config.MaxNewTokens, _config.ImportanceSamplingLevel);
             parts.Loss.backward();
             gradNorm = nn.utils.clip_grad_norm_(_trained, _config.GradClip > 0 ? _config.GradClip : double.PositiveInfinity);
             if (!double.IsFinite(gradNorm)) { Optimization.ClearGradients(_trained); line["skipped"] = true; break; }
@@ -187,11 +196,11 @@ public sealed class GrpoTrainer : IDisposable
         return line;
     }
 
-    /// Prompt + completion (+ the stop token when the model emitted it), right-padded:
-    /// inputs/targets [N, T-1] and a mask [N, T-1] that is 1 on completion targets only.
+    /// Prompt + completion (+ the stop token the model emitted; `stop` when a completion does not say which),
+    /// right-padded: inputs/targets [N, T-1] and a mask [N, T-1] that is 1 on completion targets only.
     internal static (Tensor Inputs, Tensor Targets, Tensor Mask) Sequences(IReadOnlyList<long[]> prompts, IReadOnlyList<BatchCompletion> completions, long stop)
     {
-        var sequences = prompts.Select((p, i) => p.Concat(completions[i].Tokens).Concat(completions[i].Truncated ? [] : new[] { stop }).ToArray()).ToList();
+        var sequences = prompts.Select((p, i) => p.Concat(completions[i].Tokens).Concat(completions[i].Truncated ? [] : new[] { completions[i].Stop ?? stop }).ToArray()).ToList();
         var length = sequences.Max(s => s.Length);
         var tokens = new long[sequences.Count * length];
         var mask = new float[sequences.Count * (length - 1)];
@@ -206,7 +215,7 @@ public sealed class GrpoTrainer : IDisposable
 
     private TaskEvaluator.Result LogEval(int step, List<TaskProblem> problems)
     {
-        var result = TaskEvaluator.Evaluate(_policy, _format, Judge, problems, _config.MaxNewTokens, new TaskEvaluator.Protocol(Samples: 2, Seed: _config.Seed));
+        var result = TaskEvaluator.Evaluate(_policy, _format, Judge, problems, _config.MaxNewTokens, new TaskEvaluator.Protocol(Samples: 2, Seed: _config.Seed), tags: _config.FormatTags);
         Log(new JsonObject
         {
             ["step"] = step, ["eval_pass1"] = result.Pass1, ["eval_low"] = result.Low, ["eval_high"] = result.High, ["eval_greedy"] = result.Greedy,
@@ -226,6 +235,7 @@ public sealed class GrpoTrainer : IDisposable
         if (_format is BytePromptFormat && _policy.Config.VocabSize < ByteTokenizer.VocabSize)
             throw new R1SharpException($"{from}: the model's vocabulary is smaller than the byte tokenizer's");
         _inputs.AddRange(Directory.GetFiles(from, "*.safetensors").Append(Path.Combine(from, "config.json")));
+        if (_task is DatasetTask data) CheckPromptLengths(data.Train.Concat(data.Test));
         if (_config.GradientCheckpointing && _config.Lora is { Dropout: > 0 }) throw new R1SharpException("grpo config: gradient_checkpointing recomputes each layer: it needs lora.dropout 0");
         _policy.GradientCheckpointing = _config.GradientCheckpointing;
         if (_config.Lora is { } lora)
@@ -246,6 +256,18 @@ public sealed class GrpoTrainer : IDisposable
         if (latest is null) return 0;
         _optimizer.load_state_dict(Path.Combine(latest, RunCheckpoints.OptimizerFile));
         return (int)RunCheckpoints.ReadState(latest)["step"]!;
+    }
+
+    /// Every prompt with its completion must fit the model's context: found at the start, not at the step that samples it.
+    private void CheckPromptLengths(IEnumerable<TaskProblem> problems)
+    {
+        var limit = _policy.Config.MaxPositionEmbeddings;
+        foreach (var p in problems)
+        {
+            var length = _format.Prompt(p).Length;
+            if (length + _config.MaxNewTokens > limit)
+                throw new R1SharpException($"{p.Source}: the prompt has {length} tokens; with max_new_tokens {_config.MaxNewTokens} it exceeds the model's max_position_embeddings ({limit})");
+        }
     }
 
     private Tensor ReferenceForward(Tensor inputs)

@@ -4,7 +4,7 @@ using System.Text.RegularExpressions;
 namespace R1Sharp.Training.Rl;
 
 /// The math answer verifier of R1-style training: the final answer is the last `\boxed{…}` of a
-/// completion (braces balanced), else its last `<answer>…</answer>`; it is correct when it and the
+/// completion (braces balanced), else its last answer block (`<answer>…</answer>` by default); it is correct when it and the
 /// reference denote the same number — compared exactly as rationals — or, when either is not a
 /// number, the same text after removing LaTeX spacing and wrappers. Numbers: integers (thousands
 /// separators `1,234,567` or `1{,}234`), decimals, `a/b`, `\frac{a}{b}` (`\dfrac`, `\tfrac`, `\frac34`),
@@ -14,31 +14,25 @@ public static class MathAnswer
 {
     private const int MaxLength = 1000;   // longer "answers" are compared as text only
 
-    public static string? Extract(string completion)
-    {
-        var boxed = LastBoxed(completion);
-        if (boxed is not null) return boxed;
-        var close = completion.LastIndexOf("</answer>", StringComparison.Ordinal);
-        if (close < 0) return null;
-        var open = completion.LastIndexOf("<answer>", close, StringComparison.Ordinal);
-        return open < 0 ? null : completion[(open + "<answer>".Length)..close];
-    }
+    public static string? Extract(string completion, FormatTags? tags = null) =>
+        LastBoxed(completion) ?? (tags ?? FormatTags.R1Zero).LastAnswer(completion);
 
+    /// The content of the last `\boxed{…}` (or `\fbox{…}`) that closes, found in one pass over the braces
+    /// (a completion cut off inside its last box still has the one before).
     private static string? LastBoxed(string text)
     {
-        foreach (var command in new[] { "\\boxed", "\\fbox" })
+        var open = new Stack<(int At, bool Box)>();
+        (int Start, int End)? last = null;
+        for (int i = 0; i < text.Length; i++)
         {
-            var at = text.LastIndexOf(command + "{", StringComparison.Ordinal);
-            if (at < 0) continue;
-            int start = at + command.Length + 1, depth = 1;
-            for (int i = start; i < text.Length; i++)
-            {
-                if (text[i] == '{') depth++;
-                else if (text[i] == '}' && --depth == 0) return text[start..i];
-            }
+            if (text[i] == '{') open.Push((i, OpensBox(text, i)));
+            else if (text[i] == '}' && open.TryPop(out var brace) && brace.Box && (last is null || brace.At > last.Value.Start)) last = (brace.At, i);
         }
-        return null;
+        return last is { } box ? text[(box.Start + 1)..box.End] : null;
     }
+
+    private static bool OpensBox(string text, int brace) =>
+        (brace >= 6 && string.CompareOrdinal(text, brace - 6, "\\boxed", 0, 6) == 0) || (brace >= 5 && string.CompareOrdinal(text, brace - 5, "\\fbox", 0, 5) == 0);
 
     public static bool Equivalent(string answer, string reference)
     {
@@ -56,8 +50,9 @@ public static class MathAnswer
     {
         var s = text.Trim();
         if (s.Length > MaxLength) return s;
-        s = Regex.Replace(s, @"\\(?:text|mathrm|textbf|mbox)\{([^{}]*)\}", m => IsUnit(m.Groups[1].Value) ? "" : m.Groups[1].Value);
-        foreach (var remove in new[] { "\\left", "\\right", "\\!", "\\,", "\\;", "\\:", "\\ ", "$", "\\displaystyle", "^\\circ", "^{\\circ}", "\\circ", "\\%", "%", "°" })
+        // A unit (with its power: `\text{ cm}^2`) goes; a wrapped value (`\mathbf{12}`) stays.
+        s = Regex.Replace(s, @"\\(?:text|mathrm|textbf|textit|mathbf|mathit|boldsymbol|mbox)\{([^{}]*)\}(\^\{?\d\}?)?", m => IsUnit(m.Groups[1].Value) ? "" : m.Groups[1].Value + m.Groups[2].Value);
+        foreach (var remove in new[] { "\\left", "\\right", "\\!", "\\,", "\\;", "\\:", "\\ ", "\\$", "$", "\\displaystyle", "^\\circ", "^{\\circ}", "\\circ", "\\%", "%", "°" })
             s = s.Replace(remove, "");
         s = s.Replace("\\dfrac", "\\frac").Replace("\\tfrac", "\\frac").Replace("{,}", ",");
         s = Regex.Replace(s, @"\s+", "");

@@ -24,7 +24,7 @@ public abstract class PromptFormat
     /// tokenizer files or holds R1Sharp's own byte tokenizer (its built-in models).
     public static PromptFormat For(string modelDir, ModelConfig config, ChatPromptOptions options)
     {
-        if (!File.Exists(Path.Combine(modelDir, "tokenizer.json"))) return new BytePromptFormat();
+        if (!PretrainedTokenizer.InFolder(modelDir)) return new BytePromptFormat();
         var tokenizer = PretrainedTokenizer.Load(modelDir);
         if (ByteTokenizer.Is(tokenizer)) return new BytePromptFormat();
         if (tokenizer.VocabSize > config.VocabSize)
@@ -32,7 +32,27 @@ public abstract class PromptFormat
         var generation = GenerationConfig.Load(modelDir);
         var stops = generation.EosTokenIds.Concat(config.EosTokenIds ?? []).Concat(tokenizer.EosId is int e ? [e] : []).Distinct().Select(i => (long)i).ToArray();
         if (stops.Length == 0) throw new R1SharpException($"{modelDir}: no end-of-sequence id (generation_config.json, config.json or the tokenizer's eos_token)");
-        return new ChatPromptFormat(tokenizer, ChatTemplate.For(tokenizer), stops, options);
+        var template = ChatTemplate.For(tokenizer);
+        if (TurnEnd(template, tokenizer) is long end && !stops.Contains(end)) stops = [.. stops, end];
+        return new ChatPromptFormat(tokenizer, template, stops, options);
+    }
+
+    /// The special token the template closes an assistant turn with (`<|im_end|>`, `<|eot_id|>`): a base
+    /// model's eos is often another one, and a turn learned through the template ends with this.
+    private static long? TurnEnd(ChatTemplate template, PretrainedTokenizer tokenizer)
+    {
+        const string probe = "R1SHARP-PROBE-ANSWER";
+        string text;
+        try
+        {
+            text = template.Render([new JsonObject { ["role"] = "user", ["content"] = "?" }, new JsonObject { ["role"] = "assistant", ["content"] = probe }], false, tokenizer);
+        }
+        catch (R1SharpException) { return null; }
+        var at = text.LastIndexOf(probe, StringComparison.Ordinal);
+        if (at < 0) return null;
+        foreach (var id in tokenizer.Encode(text[(at + probe.Length)..], addSpecialTokens: false))
+            if (tokenizer.IsSpecial(id)) return id;
+        return null;
     }
 }
 
@@ -59,7 +79,7 @@ public sealed class ChatPromptFormat(PretrainedTokenizer tokenizer, ChatTemplate
     public override long[] Prompt(TaskProblem problem) => tokenizer.Encode(Render(problem), addSpecialTokens: false).Select(i => (long)i).ToArray();
 
     public override string Decode(IReadOnlyList<long> ids) =>
-        tokenizer.Decode(ids.Select(i => (int)i), skipSpecialTokens: false);
+        tokenizer.Decode(ids.Select(i => (int)i), skipSpecialTokens: false, strict: false);
 
     private string Render(TaskProblem problem)
     {

@@ -70,7 +70,7 @@ public static class Reproduce
         var userModel = o.Model is { } m ? Path.GetFullPath(m) : null;
         var modelPath = userModel is not null ? Path.Combine(userModel, "config.json") : Path.Combine(runDir, "model_config.json");
         if (userModel is null) AtomicFile.WriteAllText(modelPath, ModelConfig().ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
-        var encoder = userModel is not null && File.Exists(Path.Combine(userModel, "tokenizer.json")) ? DocumentEncoder.For(userModel) : DocumentEncoder.Byte;
+        var encoder = userModel is not null && R1Sharp.Tokenization.PretrainedTokenizer.InFolder(userModel) ? DocumentEncoder.For(userModel) : DocumentEncoder.Byte;
         var isDeepSeek = userModel is null || R1Sharp.Models.ModelConfig.Load(userModel) is R1Sharp.Models.DeepSeekConfig { HasCorrectionBias: true };
         var dataDir = Path.Combine(runDir, "data");
         var sftPrompts = new HashSet<string>();
@@ -80,7 +80,7 @@ public static class Reproduce
         {
             var p = task.Generate(random);
             sftPrompts.Add(p.Prompt);
-            documents.AddRange(encoder.FromPromptCompletion(p.Prompt, o.Zero ? $"<answer>{p.Answer}</answer>" : p.Completion, $"built-in {o.Task}"));
+            if (o.ResolvedSftSteps > 0) documents.AddRange(encoder.FromPromptCompletion(p.Prompt, o.Zero ? $"<answer>{p.Answer}</answer>" : p.Completion, $"built-in {o.Task}"));
         }
         string sftModel;
         if (o.ResolvedSftSteps == 0)
@@ -113,7 +113,9 @@ public static class Reproduce
         say($"2/4 evaluating the SFT model on {test.Count} held-out problems");
         TaskEvaluator.Result before;
         var protocol = new TaskEvaluator.Protocol(Seed: o.Seed);
-        using (var model = ModelIO.Load(sftModel)) before = TaskEvaluator.Evaluate(model, FormatOf(sftModel, model), new CorrectnessReward(task), test, maxNew, protocol);
+        // Without a cold start nothing taught a user's model the tags: R1-Zero's instruction asks for them.
+        var asked = o.ResolvedSftSteps == 0 ? new ChatPromptOptions(SystemPrompt: R1ZeroInstruction) : new ChatPromptOptions();
+        using (var model = ModelIO.Load(sftModel)) before = TaskEvaluator.Evaluate(model, FormatOf(sftModel, model, asked), new CorrectnessReward(task), test, maxNew, protocol);
 
         // 3. GRPO from the SFT model.
         var grpoJson = new JsonObject
@@ -121,6 +123,7 @@ public static class Reproduce
             ["name"] = "grpo", ["init_from"] = sftModel, ["task"] = o.Task, ["difficulty"] = o.Difficulty, ["seed"] = o.Seed,
             ["steps"] = o.ResolvedGrpoSteps, ["prompts_per_step"] = o.GrpoPrompts ?? 12, ["group_size"] = 8, ["max_new_tokens"] = maxNew,
             ["lr"] = o.GrpoLr ?? 1e-4, ["eval_every"] = Math.Max(10, o.ResolvedGrpoSteps / 4), ["eval_problems"] = 200, ["checkpoint_every"] = 50,
+            ["system_prompt"] = asked.SystemPrompt,
         };
         var grpoConfig = grpoJson.Deserialize<GrpoConfig>()!;
         grpoConfig.Validate();
@@ -136,7 +139,7 @@ public static class Reproduce
         // 4. Held-out evaluation after RL, and the report.
         say("4/4 evaluating the GRPO model");
         TaskEvaluator.Result after;
-        using (var model = ModelIO.Load(grpoModel)) after = TaskEvaluator.Evaluate(model, FormatOf(grpoModel, model), new CorrectnessReward(task), test, maxNew, protocol);
+        using (var model = ModelIO.Load(grpoModel)) after = TaskEvaluator.Evaluate(model, FormatOf(grpoModel, model, asked), new CorrectnessReward(task), test, maxNew, protocol);
         var seconds = (DateTime.UtcNow - started).TotalSeconds;
         var result = new JsonObject
         {
@@ -158,7 +161,13 @@ public static class Reproduce
         return result;
     }
 
-    private static PromptFormat FormatOf(string dir, R1Sharp.Models.CausalLM model) => PromptFormat.For(dir, model.Config, new ChatPromptOptions());
+    private static PromptFormat FormatOf(string dir, R1Sharp.Models.CausalLM model, ChatPromptOptions asked) => PromptFormat.For(dir, model.Config, asked);
+
+    /// The instruction of DeepSeek-R1-Zero's training template (the R1 paper, table 1), as a system prompt.
+    public const string R1ZeroInstruction = "A conversation between User and Assistant. The user asks a question, and the Assistant solves it. " +
+        "The assistant first thinks about the reasoning process in the mind and then provides the user with the answer. The reasoning process and " +
+        "answer are enclosed within <think> </think> and <answer> </answer> tags, respectively, i.e., <think> reasoning process here </think> " +
+        "<answer> answer here </answer>.";
 
     /// The same options continue an interrupted run; different ones start the folder afresh.
     private static void StartOrContinue(ReproduceOptions o, string runDir, Action<string> say)

@@ -3,23 +3,8 @@ using R1Sharp.Training.Tasks;
 
 namespace R1Sharp.Training.Rl;
 
-/// A completion split into its reasoning and answer, as far as its tags allow.
-public sealed record ParsedCompletion(string? Reasoning, string? Answer, bool WellFormed)
-{
-    private static readonly Regex Full = new(@"^<think>(?<think>(?:(?!<think>|</think>).)+)</think><answer>(?<answer>(?:(?!<answer>|</answer>).)*)</answer>$", RegexOptions.Singleline | RegexOptions.Compiled);
-    private static readonly Regex Opened = new(@"^(?<think>(?:(?!<think>|</think>).)+)</think><answer>(?<answer>(?:(?!<answer>|</answer>).)*)</answer>$", RegexOptions.Singleline | RegexOptions.Compiled);
-    private static readonly Regex AnswerTag = new(@"<answer>(?<answer>(?:(?!<answer>|</answer>).)*)</answer>", RegexOptions.Singleline | RegexOptions.Compiled);
-
-    /// `thinkOpenedByPrompt`: the prompt already ends with <think>, so the completion must only close it
-    /// (a second <think> would let the format reward be earned twice).
-    public static ParsedCompletion Parse(string completion, bool thinkOpenedByPrompt = false)
-    {
-        var match = (thinkOpenedByPrompt ? Opened : Full).Match(completion);
-        if (match.Success) return new ParsedCompletion(match.Groups["think"].Value, match.Groups["answer"].Value, true);
-        var answers = AnswerTag.Matches(completion);
-        return new ParsedCompletion(null, answers.Count == 1 ? answers[0].Groups["answer"].Value : null, false);
-    }
-}
+/// A completion split into its reasoning and answer, as far as its tags allow (`FormatTags.Parse`).
+public sealed record ParsedCompletion(string? Reasoning, string? Answer, bool WellFormed);
 
 /// A rule-based reward; null means the function abstains for this completion.
 public interface IRewardFunction
@@ -28,27 +13,27 @@ public interface IRewardFunction
     double? Score(TaskProblem problem, string completion, int completionTokens, bool truncated);
 }
 
-/// 1 when the completion is exactly `<think>…</think><answer>…</answer>` with a non-empty answer.
-public sealed class FormatReward(bool thinkOpenedByPrompt = false) : IRewardFunction
+/// 1 when the completion is exactly a reasoning block and a non-empty answer (`<think>…</think><answer>…</answer>` by default).
+public sealed class FormatReward(bool thinkOpenedByPrompt = false, FormatTags? tags = null) : IRewardFunction
 {
     public string Name => "format";
 
     public double? Score(TaskProblem problem, string completion, int completionTokens, bool truncated)
     {
-        var parsed = ParsedCompletion.Parse(completion, thinkOpenedByPrompt);
+        var parsed = (tags ?? FormatTags.R1Zero).Parse(completion, thinkOpenedByPrompt);
         return parsed.WellFormed && !string.IsNullOrWhiteSpace(parsed.Answer) ? 1 : 0;
     }
 }
 
 /// 1 when the tagged answer passes the task's verifier. Guards: an empty answer, an answer copied
 /// from the prompt, or (countdown) a bare number scores 0.
-public sealed class CorrectnessReward(IVerifiableTask task, bool thinkOpenedByPrompt = false) : IRewardFunction
+public sealed class CorrectnessReward(IVerifiableTask task, bool thinkOpenedByPrompt = false, FormatTags? tags = null) : IRewardFunction
 {
     public string Name => "correctness";
 
     public double? Score(TaskProblem problem, string completion, int completionTokens, bool truncated)
     {
-        var answer = ParsedCompletion.Parse(completion, thinkOpenedByPrompt).Answer?.Trim();
+        var answer = (tags ?? FormatTags.R1Zero).Parse(completion, thinkOpenedByPrompt).Answer?.Trim();
         if (string.IsNullOrEmpty(answer)) return 0;
         if (problem.Prompt.Contains(answer) && (task is CountdownTask || answer.Length > 12)) return 0;
         if (task is CountdownTask && !answer.Any(c => c is '+' or '-' or '*' or '/')) return 0;
@@ -56,14 +41,14 @@ public sealed class CorrectnessReward(IVerifiableTask task, bool thinkOpenedByPr
     }
 }
 
-/// 1 when the final answer (the last `\boxed{}`, else the last `<answer>`) equals the reference by
+/// 1 when the final answer (the last `\boxed{}`, else the last answer block) equals the reference by
 /// `MathAnswer`'s exact comparison; 0 without a final answer.
-public sealed class MathReward : IRewardFunction
+public sealed class MathReward(FormatTags? tags = null) : IRewardFunction
 {
     public string Name => "math";
 
     public double? Score(TaskProblem problem, string completion, int completionTokens, bool truncated) =>
-        MathAnswer.Extract(completion) is { } answer && MathAnswer.Equivalent(answer, problem.Answer) ? 1 : 0;
+        MathAnswer.Extract(completion, tags) is { } answer && MathAnswer.Equivalent(answer, problem.Answer) ? 1 : 0;
 }
 
 /// DAPO's soft overlong penalty: 0 up to (max - buffer) tokens, then falling linearly to -1 at max.

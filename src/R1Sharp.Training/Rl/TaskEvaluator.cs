@@ -33,12 +33,12 @@ public static class TaskEvaluator
 
     /// `judge` scores 1 for a correct completion (the task's correctness reward, or the math verifier).
     public static Result Evaluate(CausalLM model, PromptFormat format, IRewardFunction judge, IReadOnlyList<TaskProblem> problems, int maxNewTokens,
-        Protocol? protocol = null, int batch = 128)
+        Protocol? protocol = null, int batch = 128, FormatTags? tags = null)
     {
         protocol ??= new Protocol();
         if (protocol.Samples < 1) throw new R1SharpException("evaluation needs at least one sample per problem");
         var watch = System.Diagnostics.Stopwatch.StartNew();
-        var formatReward = new FormatReward(format.ThinkOpenedByPrompt);
+        var formatReward = new FormatReward(format.ThinkOpenedByPrompt, tags);
         var perProblem = new List<double>();
         int greedyCorrect = 0, anyCorrect = 0, formatted = 0, completions = 0;
         double length = 0;

@@ -28,8 +28,8 @@ public sealed class DatasetTask : IVerifiableTask
         if (evalPath is not null) return new DatasetTask(all, Read(evalPath));
         var order = all.ToList();
         new Random(seed).Shuffle(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(order));
-        var held = Math.Min(heldOut, all.Count / 5);
-        if (all.Count - held < 1) throw new R1SharpException($"{path}: no problems left to train on");
+        if (all.Count < 2) throw new R1SharpException($"{path}: one problem cannot be both trained on and held out for evaluation; add problems or give eval_data");
+        var held = Math.Clamp(all.Count / 5, 1, Math.Max(1, heldOut));
         return new DatasetTask(order.Skip(held).ToList(), order.Take(held).ToList());
     }
 
@@ -63,10 +63,10 @@ public sealed class DatasetTask : IVerifiableTask
                     if (role == "user") lastUser = content;
                 }
                 if (lastUser is null) throw new R1SharpException($"{where}: \"messages\" has no user message");
-                problems.Add(new TaskProblem("data", lastUser, "", answer, Messages: (JsonArray)messages.DeepClone()));
+                problems.Add(new TaskProblem("data", lastUser, "", answer, Messages: (JsonArray)messages.DeepClone(), Source: where));
             }
             else if (row["prompt"] is JsonValue p && p.TryGetValue<string>(out var prompt) && prompt.Length > 0)
-                problems.Add(new TaskProblem("data", prompt, "", answer));
+                problems.Add(new TaskProblem("data", prompt, "", answer, Source: where));
             else throw new R1SharpException($"{where}: needs \"prompt\" (a string) or \"messages\" (a list)");
         }
         if (problems.Count == 0) throw new R1SharpException($"{path}: no problems");

@@ -2,8 +2,9 @@ namespace R1Sharp.Training.Tasks;
 
 /// One problem: the prompt (or, from a data file, the whole conversation so far as `Messages`), a
 /// step-by-step reasoning trace when generated, and the reference answer.
+/// `Source`: where a problem from a file came from (file:line), for errors about it.
 public sealed record TaskProblem(string Task, string Prompt, string Reasoning, string Answer, IReadOnlyList<int>? Numbers = null, int? Target = null,
-    System.Text.Json.Nodes.JsonArray? Messages = null)
+    System.Text.Json.Nodes.JsonArray? Messages = null, string? Source = null)
 {
     /// The assistant turn the SFT data teaches: `<think>…</think><answer>…</answer>`.
     public string Completion => $"<think>{Reasoning}</think><answer>{Answer}</answer>";

@@ -11,14 +11,19 @@ public sealed class RunFolder : IDisposable
     public const string LockFile = ".lock";
     private readonly FileStream _lock;
 
-    private RunFolder(string dir, FileStream lockStream) => (Dir, _lock) = (dir, lockStream);
+    private readonly bool _created;
+    private readonly HashSet<string> _before;
+
+    private RunFolder(string dir, FileStream lockStream, bool created, HashSet<string> before) => (Dir, _lock, _created, _before) = (dir, lockStream, created, before);
 
     public string Dir { get; }
     public string MetricsPath => Path.Combine(Dir, "metrics.jsonl");
 
     public static RunFolder Open(string dir)
     {
+        var created = !Directory.Exists(dir);
         Directory.CreateDirectory(dir);
+        var before = Directory.GetFileSystemEntries(dir).ToHashSet();
         FileStream lockStream;
         try
         {
@@ -29,7 +34,20 @@ public sealed class RunFolder : IDisposable
             throw new R1SharpException($"{dir}: another run is using this folder (it holds {LockFile}); wait for it or choose another --out");
         }
         RemoveStaleTemporaries(dir);
-        return new RunFolder(dir, lockStream);
+        return new RunFolder(dir, lockStream, created, before);
+    }
+
+    /// A run that failed before its first step leaves nothing behind: what this open added is removed
+    /// (the folder too, when it made it), and the lock released.
+    public void Abandon()
+    {
+        Dispose();
+        foreach (var entry in Directory.GetFileSystemEntries(Dir).Where(e => !_before.Contains(e)))
+        {
+            if (Directory.Exists(entry)) Directory.Delete(entry, recursive: true);
+            else File.Delete(entry);
+        }
+        if (_created && !Directory.EnumerateFileSystemEntries(Dir).Any()) Directory.Delete(Dir);
     }
 
     /// `*.tmp-PID` files and folders are half-written outputs; holding the lock, none of them is live.

@@ -112,15 +112,7 @@ public sealed record TrainConfig
     public static (TrainConfig Config, JsonObject Resolved) Load(string path, IEnumerable<string> overrides)
     {
         var json = ReadJson(path, overrides);
-        TrainConfig config;
-        try
-        {
-            config = json.Deserialize<TrainConfig>() ?? throw new R1SharpException($"{path}: empty");
-        }
-        catch (JsonException e)
-        {
-            throw new R1SharpException($"{path}: {(e.Message.Contains("missing required") ? "missing required key(s) model and/or data" : $"invalid value at {e.Path}")}");
-        }
+        var config = Training.ConfigDeserializer.Deserialize<TrainConfig>(json, path, "missing required key(s) model and/or data");
         config.Validate();
         return (config, json);
     }
@@ -138,11 +130,12 @@ public sealed record TrainConfig
         {
             throw new R1SharpException($"{path}: not valid JSON ({e.Message.Split('\n')[0]})");
         }
-        foreach (var item in overrides) Override(json, item);
+        foreach (var item in overrides) ApplyOverride(json, item);
         return json;
     }
 
-    private static void Override(JsonObject root, string item)
+    /// One `--set key.sub=value` (the value parsed as JSON, else taken as a string).
+    public static void ApplyOverride(JsonObject root, string item)
     {
         var eq = item.IndexOf('=');
         if (eq <= 0) throw new R1SharpException($"--set expects key=value, got '{item}'");

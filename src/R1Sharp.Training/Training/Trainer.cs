@@ -50,10 +50,19 @@ public sealed class Trainer : IDisposable
     public TrainSummary Run(bool resume, Action<TrainProgress>? progress = null, int? stopAfter = null, CancellationToken cancel = default)
     {
         _folder = RunFolder.Open(_runDir);
-        AtomicFile.WriteAllText(Path.Combine(_runDir, "train_config.json"), _resolved.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
-        _encoder = RunTokenizer();
-        OpenData();
-        var start = BuildModel(resume);
+        int start;
+        try
+        {
+            AtomicFile.WriteAllText(Path.Combine(_runDir, "train_config.json"), _resolved.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+            _encoder = RunTokenizer();
+            OpenData();
+            start = BuildModel(resume);
+        }
+        catch (R1SharpException)
+        {
+            if (!resume) _folder.Abandon();
+            throw;
+        }
         _history = MetricsHistory.From(_folder.TruncateMetrics(start));
         double? firstVal = _history.ValLoss.Count > 0 ? _history.ValLoss[0] : null, lastVal = null;
         if (start == 0)
@@ -365,7 +374,7 @@ public sealed class Trainer : IDisposable
             candidates.Add(dir);
         }
         candidates.AddRange(_config.Data.Values.Where(d => d.Path is not null).Select(d => Path.GetFullPath(Path.Combine(_configDir, d.Path!))));
-        _tokenizerSource = candidates.FirstOrDefault(d => File.Exists(Path.Combine(d, "tokenizer.json")));
+        _tokenizerSource = candidates.FirstOrDefault(PretrainedTokenizer.InFolder);
         if (_tokenizerSource is null) return DocumentEncoder.Byte;
         _inputs.Add(Path.Combine(_tokenizerSource, "tokenizer.json"));
         return DocumentEncoder.For(_tokenizerSource);

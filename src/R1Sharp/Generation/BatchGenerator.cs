@@ -2,8 +2,9 @@ using R1Sharp.Models;
 
 namespace R1Sharp.Generation;
 
-/// One finished sequence of a batch: the new tokens (stop token excluded) and whether it hit the limit.
-public sealed record BatchCompletion(long[] Tokens, bool Truncated);
+/// One finished sequence of a batch: the new tokens (stop token excluded), whether it hit the limit,
+/// and the stop id it ended at.
+public sealed record BatchCompletion(long[] Tokens, bool Truncated, long? Stop = null);
 
 /// Many prompts through the decode engine at once: all prefilled together, then one batched decode step
 /// after another for the sequences still running (a finished one leaves the batch).
@@ -20,6 +21,6 @@ public static class BatchGenerator
         foreach (var s in sequences) engine.Admit(s);
         engine.Step(new StepPlan(sequences.Where(s => !s.Finished).Select(s => (s, s.Prompt.Length)).ToList(), []));
         while (engine.Running.Any()) engine.Step(new StepPlan([], engine.Running.ToList()));
-        return sequences.Select(s => new BatchCompletion([.. s.Generated], s.FinishReason == "length")).ToList();
+        return sequences.Select(s => new BatchCompletion([.. s.Generated], s.FinishReason == "length", s.StopToken)).ToList();
     }
 }

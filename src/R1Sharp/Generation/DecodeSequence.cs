@@ -31,6 +31,8 @@ public sealed class DecodeSequence
     public int Prefilled { get; internal set; }
     /// "stop" (a stop id, not appended) or "length" (its token limit or the context), once finished.
     public string? FinishReason { get; internal set; }
+    /// The stop id it ended at (not appended to Generated).
+    public long? StopToken { get; internal set; }
 
     public bool Finished => FinishReason is not null;
     public bool Prefilling => Prefilled < Prompt.Length;

@@ -92,6 +92,8 @@ public abstract record ModelConfig
     public static ModelConfig Load(string modelDirOrFile)
     {
         var path = Directory.Exists(modelDirOrFile) ? Path.Combine(modelDirOrFile, "config.json") : modelDirOrFile;
+        if (!File.Exists(path) && Directory.Exists(modelDirOrFile) && File.Exists(Path.Combine(modelDirOrFile, LoraAdapter.ConfigFile)))
+            throw new R1SharpException($"{modelDirOrFile} is a LoRA adapter, not a model: load it on its base with --adapter, or fold it in with `r1sharp merge-lora BASE {modelDirOrFile} --out DIR`");
         if (!File.Exists(path))
             throw new R1SharpException(Directory.Exists(modelDirOrFile) || modelDirOrFile.EndsWith(".json")
                 ? $"config not found: {path}" : $"model directory not found: {modelDirOrFile}");

@@ -41,7 +41,12 @@ public sealed class ChatTemplate
     /// messages: a JSON array of {role, content, ...} objects as in OpenAI's API. `tools` as OpenAI
     /// gives them (or null); `extra` are further template variables (e.g. enable_thinking).
     public string Render(JsonArray messages, bool addGenerationPrompt, PretrainedTokenizer? tokenizer = null,
-        JsonArray? tools = null, IReadOnlyDictionary<string, object?>? extra = null)
+        JsonArray? tools = null, IReadOnlyDictionary<string, object?>? extra = null) =>
+        RenderWithGeneratedSpans(messages, addGenerationPrompt, tokenizer, tools, extra).Text;
+
+    /// The rendered text and where its `{% generation %}` blocks wrote (empty when the template has none).
+    public (string Text, IReadOnlyList<(int Start, int End)> Generated) RenderWithGeneratedSpans(JsonArray messages, bool addGenerationPrompt,
+        PretrainedTokenizer? tokenizer = null, JsonArray? tools = null, IReadOnlyDictionary<string, object?>? extra = null)
     {
         var variables = new Dictionary<string, object?>
         {
@@ -60,7 +65,9 @@ public sealed class ChatTemplate
                 variables[k] = ReservedNames.Contains(k) ? throw new R1SharpException($"chat template: the variable '{k}' is set by the renderer and cannot be passed in") : v;
         try
         {
-            return new JinjaInterpreter(variables).Render(_nodes);
+            var interpreter = new JinjaInterpreter(variables);
+            var text = interpreter.Render(_nodes);
+            return (text, interpreter.GeneratedSpans);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {

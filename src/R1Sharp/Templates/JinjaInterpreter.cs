@@ -60,11 +60,18 @@ public sealed class JinjaInterpreter
 
     private readonly Frame _root;
 
+    private StringBuilder? _output;
+    private readonly List<(int Start, int End)> _generated = [];
+    private int _generationDepth;
+
+    /// Where the output's `{% generation %}` blocks wrote (character offsets), after Render.
+    public IReadOnlyList<(int Start, int End)> GeneratedSpans => _generated;
+
     public string Render(List<Node> nodes)
     {
-        var output = new StringBuilder();
-        Execute(nodes, _root, output);
-        return output.ToString();
+        _output = new StringBuilder();
+        Execute(nodes, _root, _output);
+        return _output.ToString();
     }
 
     private Flow Execute(List<Node> nodes, Frame frame, StringBuilder output)
@@ -104,6 +111,15 @@ public sealed class JinjaInterpreter
                 return Flow.Normal;
             case MacroNode m: frame.Variables[m.Name] = Macro(m); return Flow.Normal;
             case BlockNode b: return Execute(b.Body, frame, output);
+            case GenerationNode g:
+                var start = output.Length;
+                _generationDepth++;
+                Flow flow;
+                try { flow = Execute(g.Body, frame, output); }
+                finally { _generationDepth--; }
+                // The outermost blocks written to the document itself count (not those a set block or macro captured).
+                if (_generationDepth == 0 && ReferenceEquals(output, _output) && output.Length > start) _generated.Add((start, output.Length));
+                return flow;
             case BreakNode: return Flow.Break;
             case ContinueNode: return Flow.Continue;
             default: throw new JinjaException($"unknown node {node.GetType().Name}");

@@ -97,7 +97,7 @@ public sealed class JinjaParser
                 EndTag();
                 var body = ParseBody(["endgeneration"]);
                 CloseTag("endgeneration");
-                return new BlockNode(body);
+                return new GenerationNode(body);
             default:
                 throw new JinjaException($"template line {tag.Line}: the tag '{tag.Value}' is not supported");
         }

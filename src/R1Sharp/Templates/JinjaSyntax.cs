@@ -10,6 +10,8 @@ public sealed record SetNode(string Name, string? Attribute, Expr Value) : Node;
 public sealed record SetBlockNode(string Name, List<Node> Body) : Node;
 public sealed record MacroNode(string Name, List<(string Name, Expr? Default)> Parameters, List<Node> Body) : Node;
 public sealed record BlockNode(List<Node> Body) : Node;
+/// `{% generation %}…{% endgeneration %}`: what the assistant writes (transformers' `return_assistant_tokens_mask`).
+public sealed record GenerationNode(List<Node> Body) : Node;
 public sealed record BreakNode : Node;
 public sealed record ContinueNode : Node;
 

@@ -121,9 +121,24 @@ public sealed class PretrainedTokenizer
     public string? ChatTemplate { get; }
     public bool CleanUpTokenizationSpaces { get; }
 
-    /// Reads DIR/tokenizer.json and DIR/tokenizer_config.json (optional).
-    /// The files that make a folder's tokenizer and generation defaults, copied with a model.
-    public static readonly string[] FolderFiles = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json"];
+    /// The files that make a folder's tokenizer and generation defaults, copied with a model
+    /// (`chat_template.jinja` is where recent transformers versions save the template).
+    public static readonly string[] FolderFiles = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json", TemplateFile];
+
+    private const string TemplateFile = "chat_template.jinja";
+
+    /// Tokenizer files R1Sharp cannot read (sentencepiece, tiktoken, slow BPE vocabularies).
+    private static readonly string[] OtherTokenizerFiles = ["tokenizer.model", "tiktoken.model", "vocab.json", "spiece.model"];
+
+    /// Whether DIR has a tokenizer R1Sharp reads (tokenizer.json). A folder that has only another kind of
+    /// tokenizer is an error rather than a folder without one: running it with the byte tokenizer would be silently wrong.
+    public static bool InFolder(string dir)
+    {
+        if (File.Exists(Path.Combine(dir, "tokenizer.json"))) return true;
+        if (OtherTokenizerFiles.FirstOrDefault(f => File.Exists(Path.Combine(dir, f))) is { } other)
+            throw new R1SharpException($"{dir} has {other} but no tokenizer.json: R1Sharp reads Hugging Face's fast-tokenizer file (write it with transformers: AutoTokenizer.from_pretrained(dir).save_pretrained(dir))");
+        return false;
+    }
 
     public static void CopyFolderFiles(string from, string to)
     {
@@ -147,6 +162,8 @@ public sealed class PretrainedTokenizer
             try { config = JsonNode.Parse(InputFile.ReadText(configFile, 16 << 20)) as JsonObject ?? throw new R1SharpException($"{configFile}: not a JSON object"); }
             catch (JsonException e) { throw new R1SharpException($"{configFile}: not valid JSON ({e.Message})"); }
         }
+        var templateFile = Path.Combine(dir, TemplateFile);
+        if (config["chat_template"] is null && File.Exists(templateFile)) config["chat_template"] = InputFile.ReadText(templateFile, 16 << 20);
         try
         {
             using var document = JsonDocument.Parse(InputFile.ReadBytes(file, 512 << 20), new JsonDocumentOptions { MaxDepth = 256 });
@@ -212,13 +229,17 @@ public sealed class PretrainedTokenizer
 
     /// Text of `ids`. Special tokens are written out unless skipped; invalid UTF-8 becomes U+FFFD.
     /// `cleanUpSpaces` (default: the tokenizer_config setting) applies transformers' clean-up.
-    public string Decode(IEnumerable<int> ids, bool skipSpecialTokens = false, bool? cleanUpSpaces = null)
+    /// `strict` false: ids the tokenizer does not know add nothing (a model's extra output rows), as Hugging Face decodes them.
+    public string Decode(IEnumerable<int> ids, bool skipSpecialTokens = false, bool? cleanUpSpaces = null, bool strict = true)
     {
         var bytes = new List<byte>();
-        foreach (var id in ids) AppendBytes(id, skipSpecialTokens, bytes);
+        foreach (var id in ids) AppendBytes(id, skipSpecialTokens, bytes, strict);
         var text = Encoding.UTF8.GetString(bytes.ToArray());
         return cleanUpSpaces ?? CleanUpTokenizationSpaces ? CleanUp(text) : text;
     }
+
+    /// The bytes a token decodes to (special tokens: their text); empty for an id the tokenizer does not know.
+    public byte[] TokenBytes(int id) => (uint)id < (uint)_tokenBytes.Length && _tokenBytes[id] is { } bytes ? bytes : [];
 
     /// `strict`: an id the tokenizer does not know is an error; otherwise it adds nothing, as Hugging Face
     /// decodes it (models often have a few more output rows than the tokenizer has tokens).
