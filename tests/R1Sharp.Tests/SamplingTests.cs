@@ -61,6 +61,39 @@ public class SamplingTests
     }
 
     [Fact]
+    public void TheCandidateWindowGivesTheFullVocabularysDistribution()
+    {
+        using var scope = NewDisposeScope();
+        var generator = new Generator(3);
+        var logits = (randn([6, 300], generator: generator) * 3).to_type(ScalarType.Float32);
+        SamplingOptions[] options =
+        [
+            new() { Temperature = 1.0, TopK = 7 },
+            new() { Temperature = 0.6, TopP = 0.3 },
+            new() { Temperature = 1.0, MinP = 0.2 },
+            new() { Temperature = 0.9, TopK = 12, TopP = 0.8, MinP = 0.01 },
+            new() { Temperature = 0 },
+            new() { Temperature = 2.0, TopP = 0.999 },      // the nucleus reaches beyond 16 tokens: the whole vocabulary is sorted
+        ];
+        static Tensor Dense((Tensor Probabilities, Tensor? Candidates) d, long vocab) =>
+            d.Candidates is null ? d.Probabilities : zeros(d.Probabilities.shape[0], vocab).scatter(1, d.Candidates, d.Probabilities);
+        foreach (var set in new[] { options[..5], options })
+        {
+            var rows = set.Select(o => new SamplingRow(o, null, [], [])).ToList();
+            var window = BatchSampler.Distribution(logits[..set.Length], rows, window: 16);
+            Assert.Equal(set.Length == 5, window.Candidates is not null);
+            var full = BatchSampler.Distribution(logits[..set.Length], rows, window: 300);
+            Assert.Null(full.Candidates);
+            var sampled = tensor(Enumerable.Range(0, set.Length).Where(i => !set[i].Greedy).Select(i => (long)i).ToArray());   // a greedy row never samples
+            Numerics.AssertClose(full.Probabilities.index_select(0, sampled), Dense(window, 300).index_select(0, sampled), 1e-6, "window vs whole vocabulary");
+        }
+        // Without truncation there is nothing to sort: the softmax of the scaled logits.
+        var plain = BatchSampler.Distribution(logits, Enumerable.Repeat(new SamplingRow(new SamplingOptions { Temperature = 0.5 }, null, [], []), 6).ToList(), window: 16);
+        Assert.Null(plain.Candidates);
+        Numerics.AssertClose((logits / 0.5).softmax(-1), plain.Probabilities, 1e-6, "softmax");
+    }
+
+    [Fact]
     public void SeededRowsAreReproducibleWhateverTheirNeighbours()
     {
         using var scope = NewDisposeScope();

@@ -31,7 +31,7 @@ public sealed class OpenAiEndpoints(TextGenerator generator, BatchScheduler sche
     public async Task ChatCompletions(HttpContext context)
     {
         var reader = await RequestReader.ReadAsync(context.Request);
-        var request = GenerationRequest.Read(reader, options, _defaults);
+        var request = GenerationRequest.Read(reader, options, _defaults, chat: true);
         var messages = Messages(reader);
         var kwargs = new Dictionary<string, object?>();
         if (reader.Object("chat_template_kwargs") is { } extra)
@@ -65,7 +65,7 @@ public sealed class OpenAiEndpoints(TextGenerator generator, BatchScheduler sche
     public async Task Completions(HttpContext context)
     {
         var reader = await RequestReader.ReadAsync(context.Request);
-        var request = GenerationRequest.Read(reader, options, _defaults);
+        var request = GenerationRequest.Read(reader, options, _defaults, chat: false);
         var node = reader.Body["prompt"] ?? throw new ApiError(400, "'prompt' is required", "prompt", "missing_required_parameter");
         Prompt Plain(string text)
         {
@@ -140,7 +140,8 @@ public sealed class OpenAiEndpoints(TextGenerator generator, BatchScheduler sche
             throw new ApiError(e.Status, e.Message, null, e.Code);
         }
         var decoders = sequences.Select(_ => new ChoiceDecoder(generator.Tokenizer, request.Sampling.StopStrings, chat ? new ReasoningParser(prompt.OpensReasoning) : null)).ToList();
-        var response = new ResponseWriter(context, chat, request, prompt.Ids.Length, options.ServedModelName, sequences.Count);
+        var logprobs = request.Sampling.Logprobs is null ? null : sequences.Select(_ => new ChoiceLogprobs(generator.Tokenizer, chat, request.TokensAsIds)).ToArray();
+        var response = new ResponseWriter(context, chat, request, prompt.Ids.Length, options.ServedModelName, sequences.Count, logprobs);
         try
         {
             await foreach (var (index, e) in Merge(sequences, aborted))
@@ -149,6 +150,7 @@ public sealed class OpenAiEndpoints(TextGenerator generator, BatchScheduler sche
                 if (e.Token is int token)
                 {
                     if (decoder.StopStringSeen) continue;
+                    if (e.Logprobs is { } lp) logprobs?[index].Add(token, lp);
                     var (r, c) = decoder.Add(token);
                     await response.Delta(index, r, c);
                     if (decoder.StopStringSeen) sequences[index].Cancel();

@@ -7,7 +7,8 @@ namespace R1Sharp.Server.Api;
 /// Writes a completion as OpenAI does: chunks of server-sent events ending in `data: [DONE]`, or one
 /// JSON object at the end. Chat choices carry the reasoning in `reasoning_content` (DeepSeek's API)
 /// and `reasoning` (vLLM) next to `content`.
-public sealed class ResponseWriter(HttpContext context, bool chat, GenerationRequest request, int promptTokens, string model, int choices)
+/// With `logprobs`, each choice's token log-probabilities go with its chunks or its final object.
+public sealed class ResponseWriter(HttpContext context, bool chat, GenerationRequest request, int promptTokens, string model, int choices, ChoiceLogprobs[]? logprobs = null)
 {
     private readonly string _id = (chat ? "chatcmpl-" : "cmpl-") + Guid.NewGuid().ToString("N");
     private readonly long _created = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
@@ -27,7 +28,7 @@ public sealed class ResponseWriter(HttpContext context, bool chat, GenerationReq
         if (chat && !_started[index])
         {
             _started[index] = true;
-            await Send(Chunk(index, new JsonObject { ["role"] = "assistant", ["content"] = "" }, null));
+            await Send(Chunk(index, new JsonObject { ["role"] = "assistant", ["content"] = "" }, null, withLogprobs: false));
         }
         if (reasoning.Length > 0) await Send(Chunk(index, new JsonObject { ["reasoning_content"] = reasoning, ["reasoning"] = reasoning }, null));
         if (content.Length > 0) await Send(Chunk(index, chat ? new JsonObject { ["content"] = content } : null, null, content));
@@ -57,19 +58,22 @@ public sealed class ResponseWriter(HttpContext context, bool chat, GenerationReq
                 {
                     ["index"] = i,
                     ["message"] = new JsonObject { ["role"] = "assistant", ["content"] = _content[i].ToString(), ["reasoning_content"] = reasoning, ["reasoning"] = reasoning },
-                    ["logprobs"] = null, ["finish_reason"] = _finish[i],
+                    ["logprobs"] = logprobs?[i].All(), ["finish_reason"] = _finish[i],
                 }
-                : new JsonObject { ["index"] = i, ["text"] = _content[i].ToString(), ["logprobs"] = null, ["finish_reason"] = _finish[i] });
+                : new JsonObject { ["index"] = i, ["text"] = _content[i].ToString(), ["logprobs"] = logprobs?[i].All(), ["finish_reason"] = _finish[i] });
         }
         context.Response.ContentType = "application/json";
         await context.Response.WriteAsync(Envelope(list, usage).ToJsonString(Json.Options), context.RequestAborted);
     }
 
-    private JsonObject Chunk(int index, JsonObject? delta, string? finish, string? text = null)
+    /// A chunk carries the log-probabilities of the tokens received since the last one (the tokens a
+    /// stop string or an unfinished character held back go with a later chunk).
+    private JsonObject Chunk(int index, JsonObject? delta, string? finish, string? text = null, bool withLogprobs = true)
     {
+        var pending = withLogprobs ? logprobs?[index].TakePending() : null;
         var choice = chat
-            ? new JsonObject { ["index"] = index, ["delta"] = delta, ["logprobs"] = null, ["finish_reason"] = finish }
-            : new JsonObject { ["index"] = index, ["text"] = text ?? "", ["logprobs"] = null, ["finish_reason"] = finish };
+            ? new JsonObject { ["index"] = index, ["delta"] = delta, ["logprobs"] = pending, ["finish_reason"] = finish }
+            : new JsonObject { ["index"] = index, ["text"] = text ?? "", ["logprobs"] = pending, ["finish_reason"] = finish };
         return Envelope(new JsonArray(choice), null);
     }
 

@@ -138,7 +138,7 @@ public sealed class BatchScheduler : IDisposable
     private void Deliver(IReadOnlyList<StepResult> results)
     {
         var now = Stopwatch.GetTimestamp();
-        foreach (var (generation, token) in results)
+        foreach (var (generation, token, logprobs) in results)
         {
             Sequence s;
             lock (_lock) s = _running[generation];
@@ -149,7 +149,7 @@ public sealed class BatchScheduler : IDisposable
                 else _metrics.InterTokenLatency.Record(Stopwatch.GetElapsedTime(s.LastTokenAt, now).TotalSeconds);
                 s.LastTokenAt = now;
                 _metrics.GenerationTokens.Add(1);
-                s.Emit(t);
+                s.Emit(t, logprobs);
             }
             if (generation.Finished) Release(s, generation.FinishReason!);
         }

@@ -4,8 +4,9 @@ using R1Sharp.Generation;
 
 namespace R1Sharp.Server.Scheduling;
 
-/// What the scheduler tells a request: a generated token, or the end (with a finish reason or an error).
-public readonly record struct SequenceEvent(int? Token, string? FinishReason = null, string? Error = null);
+/// What the scheduler tells a request: a generated token (with its log-probabilities when asked), or
+/// the end (with a finish reason or an error).
+public readonly record struct SequenceEvent(int? Token, string? FinishReason = null, string? Error = null, TokenLogprobs? Logprobs = null);
 
 /// One request's sequence in the scheduler: the engine's generation state, its priority and arrival,
 /// and the channel its request reads tokens from.
@@ -41,7 +42,7 @@ public sealed class Sequence
         catch (ObjectDisposedException) { }   // already finished
     }
 
-    internal void Emit(long token) => _events.Writer.TryWrite(new SequenceEvent((int)token));
+    internal void Emit(long token, TokenLogprobs? logprobs) => _events.Writer.TryWrite(new SequenceEvent((int)token, Logprobs: logprobs));
 
     internal void Finish(string reason, string? error = null)
     {

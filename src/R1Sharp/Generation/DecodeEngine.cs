@@ -4,8 +4,9 @@ using static TorchSharp.torch;
 
 namespace R1Sharp.Generation;
 
-/// A sequence that got something in a step: its new token, or null when it stopped at a stop id.
-public readonly record struct StepResult(DecodeSequence Sequence, long? Token);
+/// A sequence that got something in a step: its new token, or null when it stopped at a stop id, and
+/// the sampled token's log-probabilities when its options ask for them.
+public readonly record struct StepResult(DecodeSequence Sequence, long? Token, TokenLogprobs? Logprobs = null);
 
 /// The one decode loop, as nanochat's Engine: a KV cache of `rows` × `maxLength` tokens and a step that
 /// prefills the planned prompt chunks together (right-padded, logits of the last position only),
@@ -83,20 +84,22 @@ public sealed class DecodeEngine : IDisposable
         }
         if (sampled.Count == 0) return [];
         var rows = sampled.Select(s => new SamplingRow(s.Options, s.Seeded, s.Prompt, s.Generated)).ToList();
-        var next = BatchSampler.Sample(logits.Count == 1 ? logits[0] : cat(logits, 0), rows, _shared);
+        var logprobs = new TokenLogprobs?[sampled.Count];
+        var next = BatchSampler.Sample(logits.Count == 1 ? logits[0] : cat(logits, 0), rows, _shared, logprobs);
         var results = new StepResult[sampled.Count];
         for (int i = 0; i < sampled.Count; i++)
         {
             var s = sampled[i];
             if (!s.IgnoreEos && s.Options.StopTokenIds.Contains(next[i]))
             {
+                s.StopToken = next[i];
                 Finish(s, "stop");
                 results[i] = new StepResult(s, null);
                 continue;
             }
             s.Generated.Add(next[i]);
             if (s.Generated.Count >= s.MaxNewTokens || s.Length >= MaxLength) Finish(s, "length");
-            results[i] = new StepResult(s, next[i]);
+            results[i] = new StepResult(s, next[i], logprobs[i]);
         }
         return results;
     }

@@ -16,8 +16,12 @@ public sealed record SamplingOptions
     public IReadOnlyCollection<long> StopTokenIds { get; init; } = [];
     /// Text that ends generation (not included in the output); applied by TextGenerator.
     public IReadOnlyList<string> StopStrings { get; init; } = [];
+    /// Report each sampled token's log-probability and this many alternatives (0–20); null reports none.
+    public int? Logprobs { get; init; }
 
     public bool Greedy => Temperature <= 0;
+
+    public const int MaxTopLogprobs = 20;
 
     public static SamplingOptions GreedyDecoding(int maxNewTokens) => new() { Temperature = 0, MaxNewTokens = maxNewTokens };
 
@@ -32,5 +36,6 @@ public sealed record SamplingOptions
         if (!(FrequencyPenalty is >= -2 and <= 2)) throw new R1SharpException("frequency_penalty must be in [-2, 2]");
         if (MaxNewTokens < 0) throw new R1SharpException("max new tokens must be >= 0");
         if (StopStrings.Any(string.IsNullOrEmpty)) throw new R1SharpException("stop strings must not be empty");
+        if (Logprobs is < 0 or > MaxTopLogprobs) throw new R1SharpException($"top logprobs must be in [0, {MaxTopLogprobs}]");
     }
 }
