@@ -139,6 +139,26 @@ public class LoraTests
         config["target_modules"] = new JsonArray("c_attn");
         File.WriteAllText(Path.Combine(dir, LoraAdapter.ConfigFile), config.ToJsonString());
         Assert.Contains("match no linear layer", Assert.Throws<R1SharpException>(() => LoraAdapter.Merge(other, dir)).Message);
+        // PEFT's string form of target_modules is a regular expression over the whole module name.
+        tensors.RemoveAt(tensors.Count - 1);
+        SafeTensorsWriter.Write(Path.Combine(dir, LoraAdapter.WeightsFile), tensors);
+        config["target_modules"] = @"model\.layers\.\d+\.self_attn\.(k|o)_proj";
+        File.WriteAllText(Path.Combine(dir, LoraAdapter.ConfigFile), config.ToJsonString());
+        Assert.Equal(4, LoraAdapter.Merge(other, dir));
+        config["target_modules"] = @"model\.layers\.1\.self_attn\.(k|o)_proj";
+        File.WriteAllText(Path.Combine(dir, LoraAdapter.ConfigFile), config.ToJsonString());
+        Assert.Contains("match no target layer", Assert.Throws<R1SharpException>(() => LoraAdapter.Merge(other, dir)).Message);   // layer 0's tensors are left over
+        // Variations that would change the merge are refused rather than ignored.
+        foreach (var (key, value, message) in new (string, JsonNode, string)[]
+        {
+            ("use_dora", true, "DoRA"), ("rank_pattern", new JsonObject { ["k_proj"] = 4 }, "rank_pattern"), ("layers_to_transform", new JsonArray(0), "layers_to_transform"),
+        })
+        {
+            var variant = config.DeepClone().AsObject();
+            variant[key] = value;
+            File.WriteAllText(Path.Combine(dir, LoraAdapter.ConfigFile), variant.ToJsonString());
+            Assert.Contains(message, Assert.Throws<R1SharpException>(() => LoraAdapter.ReadConfig(dir)).Message);
+        }
         config["peft_type"] = "IA3";
         File.WriteAllText(Path.Combine(dir, LoraAdapter.ConfigFile), config.ToJsonString());
         var cli = CliTests.Run("generate", Qwen2, "--ids", "3", "--adapter", dir);

@@ -190,6 +190,13 @@ public class RealModelGrpoTests
             Assert.True(reward.Abstained >= 2, command);
             Assert.Equal(command.StartsWith("read") ? 1.0 : null, scores[0]);
         }
+
+        // A command that leaves a background child holding its output: its scores count, the child is named.
+        var leaky = new ExternalReward("(sleep 60 &); while read -r line; do echo 1; done", TimeSpan.FromSeconds(10), Path.GetTempPath());
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        Assert.Equal([1.0, 1.0, 1.0], leaky.ScoreAll(items));
+        Assert.Contains("background process", leaky.LastProblem);
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(30), $"took {watch.Elapsed}: it waited for the background child");
     }
 
     [Theory]
@@ -206,6 +213,45 @@ public class RealModelGrpoTests
         var e = Assert.Throws<R1SharpException>(() => DatasetTask.Read(path));
         Assert.Contains(message, e.Message);
         Assert.StartsWith(path, e.Message);
+    }
+
+    [Fact]
+    public void ModelFoldersAreReadAsTheirToolsWriteThem()
+    {
+        // transformers' recent layout: the template in chat_template.jinja; a base model whose eos is not the turn end.
+        var model = TinyModelWithTokenizer("qwen2_5");
+        var config = JsonNode.Parse(File.ReadAllText(Path.Combine(model, "tokenizer_config.json")))!.AsObject();
+        File.WriteAllText(Path.Combine(model, "chat_template.jinja"), (string)config["chat_template"]!);
+        config.Remove("chat_template");
+        config["eos_token"] = "<|endoftext|>";
+        File.WriteAllText(Path.Combine(model, "tokenizer_config.json"), config.ToJsonString());
+        var tokenizer = PretrainedTokenizer.Load(model);
+        Assert.Contains("<|im_start|>", tokenizer.ChatTemplate);
+        using (var m = ModelIO.Load(model))
+        {
+            var format = PromptFormat.For(model, m.Config, new ChatPromptOptions());
+            Assert.Contains((long)tokenizer.TokenToId("<|im_end|>")!, format.StopIds);                 // the template's turn end stops generation
+            Assert.Equal("ab", format.Decode([tokenizer.TokenToId("a")!.Value, tokenizer.VocabSize + 5, tokenizer.TokenToId("b")!.Value]));   // a model row past the tokenizer adds nothing
+        }
+
+        // Only a sentencepiece model: refused, not run with the byte tokenizer.
+        var sentencepiece = TestPaths.TempDir();
+        foreach (var f in new[] { "config.json", "model.safetensors" }) File.Copy(Path.Combine(model, f), Path.Combine(sentencepiece, f));
+        File.WriteAllText(Path.Combine(sentencepiece, "tokenizer.model"), "not read");
+        using (var m = ModelIO.Load(sentencepiece))
+            Assert.Contains("has tokenizer.model but no tokenizer.json", Assert.Throws<R1SharpException>(() => PromptFormat.For(sentencepiece, m.Config, new ChatPromptOptions())).Message);
+
+        // A prompt too long for the context is found before the run folder is made; three problems hold one out.
+        var dir = TestPaths.TempDir();
+        File.WriteAllLines(Path.Combine(dir, "long.jsonl"), [new JsonObject { ["prompt"] = "1 + 1?", ["answer"] = 2 }.ToJsonString(), new JsonObject { ["prompt"] = string.Join(" ", Enumerable.Repeat("word", 600)), ["answer"] = 1 }.ToJsonString()]);
+        File.WriteAllText(Path.Combine(dir, "grpo.json"), new JsonObject { ["init_from"] = model, ["data"] = "long.jsonl", ["steps"] = 1, ["max_completion_length"] = 8 }.ToJsonString());
+        var run = CliTests.Run("grpo", "--config", Path.Combine(dir, "grpo.json"), "--out", Path.Combine(dir, "run"));
+        Assert.Equal(2, run.Code);
+        Assert.Contains("long.jsonl:2: the prompt has", run.Stderr);
+        Assert.False(Directory.Exists(Path.Combine(dir, "run")), "a run that failed before its first step leaves no folder");
+        File.WriteAllLines(Path.Combine(dir, "three.jsonl"), Enumerable.Range(1, 3).Select(i => new JsonObject { ["prompt"] = $"{i} + {i}?", ["answer"] = 2 * i }.ToJsonString()));
+        var task = DatasetTask.Load(Path.Combine(dir, "three.jsonl"), null, 200, 0);
+        Assert.Equal((2, 1), (task.Train.Count, task.Test.Count));
     }
 
     [Fact]

@@ -61,8 +61,8 @@ public sealed class ExternalReward(string command, TimeSpan timeout, string work
         using var process = new Process { StartInfo = start };
         try { process.Start(); }
         catch (System.ComponentModel.Win32Exception e) { problem = "cannot start: " + e.Message; return null; }
-        var stdout = ReadBounded(process.StandardOutput.BaseStream);
-        var stderr = ReadBounded(process.StandardError.BaseStream);
+        var stdout = new BoundedReader(process.StandardOutput.BaseStream);
+        var stderr = new BoundedReader(process.StandardError.BaseStream);
         var input = Task.Run(() =>
         {
             try
@@ -81,31 +81,40 @@ public sealed class ExternalReward(string command, TimeSpan timeout, string work
             return null;
         }
         input.Wait();
-        if (!stdout.Wait(TimeSpan.FromSeconds(5)) || stdout.Result is null) { problem = $"printed more than {MaxOutputBytes >> 20} MB"; return null; }
+        // A background child the command left behind may hold its output open: what it printed by its exit counts.
+        var finished = stdout.Done.Wait(TimeSpan.FromSeconds(5));
+        if (stdout.Overflowed) { problem = $"printed more than {MaxOutputBytes >> 20} MB"; return null; }
+        if (!finished) problem = "left a background process holding its output open (its output up to its exit is used)";
         if (process.ExitCode != 0)
         {
-            var last = (stderr.Wait(TimeSpan.FromSeconds(1)) ? stderr.Result : null)?.Split('\n', StringSplitOptions.RemoveEmptyEntries).LastOrDefault();
+            var last = (stderr.Done.Wait(TimeSpan.FromSeconds(1)) ? stderr.Text() : null)?.Split('\n', StringSplitOptions.RemoveEmptyEntries).LastOrDefault();
             problem = $"exit code {process.ExitCode}{(last is null ? "" : ": " + Shorten(last))}";
             return null;
         }
-        return stdout.Result;
+        return stdout.Text();
     }
 
-    /// All of a stream as UTF-8 text, or null past `MaxOutputBytes` (the rest is drained unread).
-    private static Task<string?> ReadBounded(Stream stream) => Task.Run(() =>
+    /// A stream read to its end in the background, keeping at most `MaxOutputBytes` (the rest is drained unread).
+    private sealed class BoundedReader
     {
-        var buffer = new MemoryStream();
-        var chunk = new byte[65536];
-        int n;
-        while ((n = stream.Read(chunk)) > 0)
+        private readonly MemoryStream _buffer = new();
+
+        public BoundedReader(Stream stream) => Done = Task.Run(() =>
         {
-            if (buffer.Length + n > MaxOutputBytes)
-            {
-                while (stream.Read(chunk) > 0) { }
-                return (string?)null;
-            }
-            buffer.Write(chunk, 0, n);
-        }
-        return Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
-    });
+            var chunk = new byte[65536];
+            int n;
+            while ((n = stream.Read(chunk)) > 0)
+                lock (_buffer)
+                {
+                    if (_buffer.Length + n > MaxOutputBytes) Overflowed = true;
+                    if (!Overflowed) _buffer.Write(chunk, 0, n);
+                }
+        });
+
+        public Task Done { get; }
+        public bool Overflowed { get; private set; }
+
+        /// What has been read so far, as UTF-8 text.
+        public string Text() { lock (_buffer) return Encoding.UTF8.GetString(_buffer.GetBuffer(), 0, (int)_buffer.Length); }
+    }
 }

@@ -42,24 +42,28 @@ public static class TrainBenchmark
     }
 
     /// Training FLOPs per token: 6 x (matmul weights a token passes through: attention, dense and
-    /// shared MLPs, k of E routed experts, router, lm_head) + 6 x layers x heads x (qk + v dims) x T
-    /// for attention scores and values (forward 2x, backward 4x).
+    /// shared MLPs, k of E routed experts, router, lm_head) — 4 x for frozen weights (LoRA), whose
+    /// backward computes no weight gradient — + 6 x layers x heads x (qk + v dims) x T for attention
+    /// scores and values (forward 2x, backward 4x).
     public static (double Flops, long ActiveParameters) FlopsPerToken(CausalLM model, int seqLen)
     {
         var c = model.Config;
         var moe = (model as DeepSeekForCausalLM)?.DeepSeek;
-        double active = 0;
+        double active = 0, flops = 0;
         foreach (var (name, p) in model.named_parameters())
         {
-            if (p.dim() != 2 || name.Contains("embed_tokens")) continue;
+            if (p.dim() != 2) continue;
+            var tiedHead = name.Contains("embed_tokens");
+            if (tiedHead && !c.TieWordEmbeddings) continue;
             var layer = name.StartsWith("model.layers.") ? int.Parse(name.Split('.')[2]) : -1;
             if (layer >= c.NumHiddenLayers) continue;   // MTP modules
-            active += moe is not null && name.Contains(".mlp.experts.") ? (double)p.NumberOfElements * moe.NumExpertsPerTok!.Value / moe.RoutedExperts : p.NumberOfElements;
+            var n = moe is not null && name.Contains(".mlp.experts.") ? (double)p.NumberOfElements * moe.NumExpertsPerTok!.Value / moe.RoutedExperts : p.NumberOfElements;
+            active += n;
+            flops += (p.requires_grad ? 6 : 4) * n;
         }
-        if (c.TieWordEmbeddings) active += (double)c.VocabSize * c.HiddenSize;
         var headDims = moe is not null ? moe.QkHeadDim + moe.VHeadDim : 2 * ((DenseConfig)c).HeadDim;
         var attention = 6.0 * c.NumHiddenLayers * c.NumAttentionHeads * headDims * seqLen;
-        return (6 * active + attention, (long)active);
+        return (flops + attention, (long)active);
     }
 
     /// float32 matmul FLOP/s of this process: 1024x1024 products for about a second.

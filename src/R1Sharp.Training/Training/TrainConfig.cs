@@ -97,6 +97,8 @@ public sealed record TrainConfig
         Require(Augment.Replace is >= 0 and < 1 && Augment.Delete is >= 0 and < 0.5 && Augment.SpanMask is >= 0 and < 1 && Augment.SpanLength >= 1,
             "augment rates must be in [0, 1) (delete < 0.5) and span_length >= 1");
         Require(!GradientCheckpointing || Lora is not { Dropout: > 0 }, "gradient_checkpointing recomputes each layer: it needs lora.dropout 0");
+        Require(!GradientCheckpointing || (AuxLossWeight == 0 && ZLossWeight == 0),
+            "gradient_checkpointing keeps no router gradients from the forward: aux_loss_weight and z_loss_weight need 0 (balance with bias_update_speed, as DeepSeek-V3)");
         Require(ContrastiveWeight == 0 || Augment.Any, "contrastive_weight needs augmentation (two augmented views)");
         foreach (var stage in ResolvedStages)
         {

@@ -37,7 +37,7 @@ public abstract class CausalLM : nn.Module
     public virtual bool GradientCheckpointing
     {
         get => false;
-        set { if (value) throw new R1SharpException($"gradient_checkpointing is not available for model_type {Config.ModelType} (it is for qwen2, qwen3, llama)"); }
+        set { if (value) throw new R1SharpException($"gradient_checkpointing is not available for model_type {Config.ModelType} (it is for qwen2, qwen3, llama, deepseek_v2, deepseek_v3)"); }
     }
 
     public abstract Tensor Forward(Tensor ids, KvCache? cache = null, long[]? validLengths = null, ForwardTrace? trace = null, bool lastOnly = false);

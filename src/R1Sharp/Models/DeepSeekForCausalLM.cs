@@ -46,6 +46,8 @@ public sealed class DeepSeekForCausalLM : CausalLM
         return (freqs, scale * softmaxMscale * softmaxMscale, ropeFactor);
     }
 
+    public override bool GradientCheckpointing { get => _model.GradientCheckpointing; set => _model.GradientCheckpointing = value; }
+
     public override KvCache CreateCache(int batchSize, int maxLength) =>
         NewCache(batchSize, maxLength, LatentAttention.CacheShapes(_config), _config.NumHiddenLayers + _config.NumNextnPredictLayers);
 
@@ -93,6 +95,20 @@ public sealed class DeepSeekForCausalLM : CausalLM
 
         public TokenEmbedding Embedding => _embed;
         public IReadOnlyList<DecoderLayer> Layers => _layers.ToList();
+        public bool GradientCheckpointing { get; set; }
+
+        /// The layer's routing is traced by the forward only, not again by the backward's recomputation
+        /// (the same tokens go to the same experts); a trace's router tensors then carry no gradient.
+        private Tensor Checkpointed(int index, Tensor h, AttentionContext ctx, ForwardTrace? trace)
+        {
+            var first = true;
+            return LayerCheckpoint.Run(h, (x, c) =>
+            {
+                var traced = first ? trace : null;
+                first = false;
+                return _layers[index].Forward(x, c, index, traced);
+            }, ctx);
+        }
 
         public Tensor Forward(Tensor ids, AttentionContext ctx, ForwardTrace? trace)
         {
@@ -101,7 +117,7 @@ public sealed class DeepSeekForCausalLM : CausalLM
             trace?.AddHidden(h);
             for (int i = 0; i < _mainLayers; i++)
             {
-                h = _layers[i].Forward(h, ctx, i, trace);
+                h = GradientCheckpointing && ctx.Cache is null && is_grad_enabled() ? Checkpointed(i, h, ctx, trace) : _layers[i].Forward(h, ctx, i, trace);
                 trace?.AddHidden(h);
             }
             h = _norm.forward(h);

@@ -22,11 +22,18 @@ public sealed record LoraConfig
     [JsonPropertyName("fan_in_fan_out")] public bool FanInFanOut { get; init; }
     [JsonPropertyName("use_rslora")] public bool UseRsLora { get; init; }
     [JsonPropertyName("inference_mode")] public bool InferenceMode { get; init; } = true;
+    // PEFT's variations R1Sharp does not apply: read so that an adapter using them is refused, not merged wrongly.
+    [JsonPropertyName("use_dora"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] public bool UseDora { get; init; }
+    [JsonPropertyName("rank_pattern"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public JsonObject? RankPattern { get; init; }
+    [JsonPropertyName("alpha_pattern"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public JsonObject? AlphaPattern { get; init; }
+    [JsonPropertyName("layers_to_transform"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public JsonNode? LayersToTransform { get; init; }
+    [JsonPropertyName("modules_to_save"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public JsonNode? ModulesToSave { get; init; }
 
     /// alpha / r (PEFT's default), or alpha / sqrt(r) with rsLoRA.
     [JsonIgnore] public double Scale => UseRsLora ? Alpha / Math.Sqrt(R) : Alpha / R;
 
-    /// Module names (the last part of a dotted name, as PEFT matches them) or "all-linear".
+    /// Module names (the last part of a dotted name, as PEFT matches them), "all-linear", or (PEFT's
+    /// other string form) a regular expression the whole module name must match.
     [JsonIgnore]
     public IReadOnlyList<string> Targets => TargetModules switch
     {
@@ -44,6 +51,22 @@ public sealed record LoraConfig
         if (Bias != "none") throw new R1SharpException($"{source}: bias '{Bias}' is not supported (none)");
         if (FanInFanOut) throw new R1SharpException($"{source}: fan_in_fan_out adapters (GPT-2 Conv1D) are not supported");
         if (Targets.Count == 0) throw new R1SharpException($"{source}: target_modules is empty");
+        if (UseDora) throw new R1SharpException($"{source}: DoRA adapters (use_dora) are not supported");
+        if (RankPattern is { Count: > 0 } || AlphaPattern is { Count: > 0 }) throw new R1SharpException($"{source}: per-layer rank_pattern / alpha_pattern are not supported");
+        if (LayersToTransform is not null) throw new R1SharpException($"{source}: layers_to_transform is not supported");
+        if (ModulesToSave is JsonArray { Count: > 0 } or JsonValue) throw new R1SharpException($"{source}: modules_to_save (fully trained extra modules) is not supported");
+    }
+
+    /// Whether the linear layer named `name` (dotted, from the model's root) is a target.
+    public bool IsTarget(string name)
+    {
+        if (TargetModules is not JsonValue v || !v.TryGetValue<string>(out var pattern)) return Targets.Contains(name.Split('.')[^1]);
+        if (pattern == "all-linear") return true;
+        try { return System.Text.RegularExpressions.Regex.IsMatch(name, $"^(?:{pattern})$", System.Text.RegularExpressions.RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1)); }
+        catch (Exception e) when (e is ArgumentException or System.Text.RegularExpressions.RegexMatchTimeoutException)
+        {
+            throw new R1SharpException($"lora target_modules '{pattern}' is not a usable regular expression ({e.Message})");
+        }
     }
 }
 
@@ -78,9 +101,8 @@ public static class LoraAdapter
     public static List<(string Name, DenseLinear Layer)> Targets(CausalLM model, LoraConfig config)
     {
         var targets = config.Targets;
-        var all = targets.Count == 1 && targets[0] == "all-linear";
         var found = model.named_modules()
-            .Where(m => m.module is DenseLinear && m.name != "lm_head" && (all || targets.Contains(m.name.Split('.')[^1])))
+            .Where(m => m.module is DenseLinear && m.name != "lm_head" && config.IsTarget(m.name))
             .Select(m => (m.name, (DenseLinear)m.module)).ToList();
         if (found.Count == 0)
         {
