@@ -42,6 +42,8 @@ public sealed class ServerOptions
     public double ShutdownTimeoutSeconds { get; set; } = 10;
     /// max_tokens when a request gives none.
     public int DefaultMaxTokens { get; set; } = 512;
+    /// How the model writes tool calls (hermes, deepseek_v3, deepseek_v31); default: from its chat template.
+    public string? ToolCallParser { get; set; }
 
     public string ServedModelName => ModelName ?? Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(ModelDir)));
 

@@ -31,9 +31,10 @@ public static class ServeCommand
         var queueTimeout = new Option<double?>("--queue-timeout") { Description = "seconds a request may wait for a slot (default 60)" };
         var shutdown = new Option<double?>("--shutdown-timeout") { Description = "seconds running requests get to finish on shutdown (default 10)" };
         var weights = new Option<string?>("--weights") { Description = "weights in memory: f32, bf16, fp8 or int8" };
+        var toolParser = new Option<string?>("--tool-call-parser") { Description = "how the model writes tool calls: hermes (Qwen), deepseek_v3 (V3/R1), deepseek_v31; default: from the chat template" };
         var adapter = CommandRunner.AdapterOption();
         var command = new Command("serve", "OpenAI-compatible HTTP server with continuous batching and Prometheus metrics (settings also from appsettings.json and R1SHARP__* variables).")
-            { dir, host, port, apiKey, apiKeyFile, origins, hosts, maxBody, name, maxBatch, maxQueue, maxContext, delay, preferred, prefill, queueTimeout, shutdown, weights, adapter };
+            { dir, host, port, apiKey, apiKeyFile, origins, hosts, maxBody, name, maxBatch, maxQueue, maxContext, delay, preferred, prefill, queueTimeout, shutdown, weights, adapter, toolParser };
         command.SetAction(parse => CommandRunner.Guard(() =>
         {
             var options = new ServerOptions();
@@ -57,6 +58,7 @@ public static class ServeCommand
             if (parse.GetValue(queueTimeout) is double t) options.QueueTimeoutSeconds = t;
             if (parse.GetValue(shutdown) is double s) options.ShutdownTimeoutSeconds = s;
             if (parse.GetValue(weights) is { } w) options.Weights = w;
+            if (parse.GetValue(toolParser) is { } tp) options.ToolCallParser = ToolCallFormat.ByName(tp).Name;
             options.Validate();
 
             using var generator = TextGenerator.Load(options.ModelDir, CommandRunner.ParseWeights(options.Weights), parse.GetValue(adapter));

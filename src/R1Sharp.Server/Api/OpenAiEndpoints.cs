@@ -12,6 +12,8 @@ namespace R1Sharp.Server.Api;
 public sealed class OpenAiEndpoints(TextGenerator generator, BatchScheduler scheduler, ServerOptions options)
 {
     private readonly SamplingOptions _defaults = generator.DefaultOptions(options.DefaultMaxTokens);
+    private readonly ToolCallFormat? _toolFormat = options.ToolCallParser is { } parser ? ToolCallFormat.ByName(parser) : ToolCallFormat.ForTemplate(generator.Tokenizer.ChatTemplate);
+    private readonly bool _argumentsAsObjects = ToolCallFormat.TemplateReadsArgumentsAsObjects(generator.Tokenizer.ChatTemplate);
 
     public JsonObject Models() => new() { ["object"] = "list", ["data"] = new JsonArray(Model()) };
 
@@ -40,10 +42,12 @@ public sealed class OpenAiEndpoints(TextGenerator generator, BatchScheduler sche
                     ? throw ApiError.Invalid("chat_template_kwargs", $"chat_template_kwargs may not set '{key}': the server sets it from the request")
                     : JinjaValues.FromJson(value);
         if (reader.Bool("enable_thinking") is bool thinking) kwargs["enable_thinking"] = thinking;
+        var tools = ToolRequest.Read(reader, _toolFormat);
+        if (_argumentsAsObjects) ToolCallFormat.ParseArguments(messages);
         Prompt prompt;
         try
         {
-            prompt = generator.RenderChat(messages, addGenerationPrompt: true, reader.Array("tools"), kwargs, maxTokens: scheduler.MaxContext - 1);
+            prompt = generator.RenderChat(messages, addGenerationPrompt: true, tools.Rendered, kwargs, maxTokens: scheduler.MaxContext - 1);
         }
         catch (PromptTooLongException e)
         {
@@ -59,7 +63,13 @@ public sealed class OpenAiEndpoints(TextGenerator generator, BatchScheduler sche
             var text = prompt.Text + "</think>\n\n";
             prompt = new Prompt(text, generator.Tokenizer.Encode(text), false);
         }
-        await Respond(context, request, prompt, chat: true);
+        if (tools.Forced is { } forced)
+        {
+            // A call is required: the prompt goes on with its opening (after closing any reasoning the template opened).
+            var text = prompt.Text + (prompt.OpensReasoning ? "</think>\n\n" : "") + forced;
+            prompt = new Prompt(text, generator.Tokenizer.Encode(text), false);
+        }
+        await Respond(context, request, prompt, chat: true, tools);
     }
 
     public async Task Completions(HttpContext context)
@@ -117,7 +127,7 @@ public sealed class OpenAiEndpoints(TextGenerator generator, BatchScheduler sche
         return result;
     }
 
-    private async Task Respond(HttpContext context, GenerationRequest request, Prompt prompt, bool chat)
+    private async Task Respond(HttpContext context, GenerationRequest request, Prompt prompt, bool chat, ToolRequest? tools = null)
     {
         if (prompt.Ids.Length == 0) throw ApiError.Invalid(chat ? "messages" : "prompt", "the prompt is empty");
         if (prompt.Ids.Length >= scheduler.MaxContext)
@@ -141,6 +151,7 @@ public sealed class OpenAiEndpoints(TextGenerator generator, BatchScheduler sche
         }
         var decoders = sequences.Select(_ => new ChoiceDecoder(generator.Tokenizer, request.Sampling.StopStrings, chat ? new ReasoningParser(prompt.OpensReasoning) : null)).ToList();
         var logprobs = request.Sampling.Logprobs is null ? null : sequences.Select(_ => new ChoiceLogprobs(generator.Tokenizer, chat, request.TokensAsIds)).ToArray();
+        var calls = tools?.Parser is { } format ? sequences.Select(_ => new ToolCallStream(format, tools.Forced ?? "")).ToArray() : null;
         var response = new ResponseWriter(context, chat, request, prompt.Ids.Length, options.ServedModelName, sequences.Count, logprobs);
         try
         {
@@ -152,6 +163,7 @@ public sealed class OpenAiEndpoints(TextGenerator generator, BatchScheduler sche
                     if (decoder.StopStringSeen) continue;
                     if (e.Logprobs is { } lp) logprobs?[index].Add(token, lp);
                     var (r, c) = decoder.Add(token);
+                    if (calls is not null) c = calls[index].Add(c);
                     await response.Delta(index, r, c);
                     if (decoder.StopStringSeen) sequences[index].Cancel();
                     continue;
@@ -159,8 +171,21 @@ public sealed class OpenAiEndpoints(TextGenerator generator, BatchScheduler sche
                 if (e.Error is not null && !decoder.StopStringSeen && e.FinishReason is not "abort")
                     throw new ApiError(e.FinishReason == "timeout" ? 503 : 500, e.Error, null, e.FinishReason == "timeout" ? "queue_timeout" : "generation_failed");
                 var (fr, fc) = decoder.Flush();
+                IReadOnlyList<ToolCall> made = [];
+                if (calls is not null)
+                {
+                    var rest = calls[index].Add(fc);
+                    (fc, made) = calls[index].Finish();
+                    fc = rest + fc;
+                    if (!tools!.Parallel) made = made.Take(1).ToList();
+                }
                 await response.Delta(index, fr, fc);
                 var reason = decoder.StopStringSeen ? "stop" : e.FinishReason == "abort" ? "abort" : e.FinishReason!;
+                if (made.Count > 0)
+                {
+                    await response.ToolCalls(index, made);
+                    if (reason == "stop") reason = "tool_calls";
+                }
                 await response.Finish(index, reason, decoder.Tokens);
             }
             await response.Complete(decoders.Sum(d => d.Tokens));

@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Http;
+using R1Sharp.Generation;
 
 namespace R1Sharp.Server.Api;
 
@@ -16,6 +17,7 @@ public sealed class ResponseWriter(HttpContext context, bool chat, GenerationReq
     private readonly StringBuilder[] _content = Enumerable.Range(0, choices).Select(_ => new StringBuilder()).ToArray();
     private readonly string?[] _finish = new string?[choices];
     private readonly bool[] _started = new bool[choices];
+    private readonly IReadOnlyList<ToolCall>?[] _calls = new IReadOnlyList<ToolCall>?[choices];
     private bool _headersSent;
 
     private string Object => chat ? (request.Stream ? "chat.completion.chunk" : "chat.completion") : "text_completion";
@@ -33,6 +35,24 @@ public sealed class ResponseWriter(HttpContext context, bool chat, GenerationReq
         if (reasoning.Length > 0) await Send(Chunk(index, new JsonObject { ["reasoning_content"] = reasoning, ["reasoning"] = reasoning }, null));
         if (content.Length > 0) await Send(Chunk(index, chat ? new JsonObject { ["content"] = content } : null, null, content));
     }
+
+    /// The choice's tool calls, after its text; streamed as one delta per call (id, name and all its arguments).
+    public async Task ToolCalls(int index, IReadOnlyList<ToolCall> calls)
+    {
+        _calls[index] = calls;
+        if (!request.Stream) return;
+        for (int i = 0; i < calls.Count; i++)
+        {
+            var call = Call(calls[i]);
+            call["index"] = i;
+            await Send(Chunk(index, new JsonObject { ["tool_calls"] = new JsonArray(call) }, null));
+        }
+    }
+
+    private static JsonObject Call(ToolCall c) => new()
+    {
+        ["id"] = c.Id, ["type"] = "function", ["function"] = new JsonObject { ["name"] = c.Name, ["arguments"] = c.Arguments },
+    };
 
     public async Task Finish(int index, string reason, int completionTokens)
     {
@@ -57,7 +77,7 @@ public sealed class ResponseWriter(HttpContext context, bool chat, GenerationReq
                 ? new JsonObject
                 {
                     ["index"] = i,
-                    ["message"] = new JsonObject { ["role"] = "assistant", ["content"] = _content[i].ToString(), ["reasoning_content"] = reasoning, ["reasoning"] = reasoning },
+                    ["message"] = Message(i, reasoning),
                     ["logprobs"] = logprobs?[i].All(), ["finish_reason"] = _finish[i],
                 }
                 : new JsonObject { ["index"] = i, ["text"] = _content[i].ToString(), ["logprobs"] = logprobs?[i].All(), ["finish_reason"] = _finish[i] });
@@ -75,6 +95,19 @@ public sealed class ResponseWriter(HttpContext context, bool chat, GenerationReq
             ? new JsonObject { ["index"] = index, ["delta"] = delta, ["logprobs"] = pending, ["finish_reason"] = finish }
             : new JsonObject { ["index"] = index, ["text"] = text ?? "", ["logprobs"] = pending, ["finish_reason"] = finish };
         return Envelope(new JsonArray(choice), null);
+    }
+
+    private JsonObject Message(int i, string? reasoning)
+    {
+        var calls = _calls[i] is { Count: > 0 } c ? c : null;
+        var content = _content[i].ToString();
+        var message = new JsonObject
+        {
+            ["role"] = "assistant", ["content"] = calls is not null && content.Trim().Length == 0 ? null : content,
+            ["reasoning_content"] = reasoning, ["reasoning"] = reasoning,
+        };
+        if (calls is not null) message["tool_calls"] = new JsonArray(calls.Select(x => (JsonNode)Call(x)).ToArray());
+        return message;
     }
 
     private JsonObject Envelope(JsonArray list, JsonObject? usage)

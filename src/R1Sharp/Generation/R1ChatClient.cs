@@ -1,15 +1,18 @@
 using System.Runtime.CompilerServices;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.AI;
 
 namespace R1Sharp.Generation;
 
 /// Microsoft.Extensions.AI's IChatClient over a loaded model: .NET applications talk to R1Sharp like
-/// any other chat client. Reasoning arrives as TextReasoningContent, the answer as TextContent; one
-/// generation runs at a time.
+/// any other chat client. Reasoning arrives as TextReasoningContent, the answer as TextContent, tool
+/// calls as FunctionCallContent (ChatOptions.Tools go through the chat template; FunctionResultContent
+/// comes back as `tool` messages), so `UseFunctionInvocation()` runs tool loops; one generation runs at a time.
 public sealed class R1ChatClient(TextGenerator generator, string modelId, bool ownsGenerator = false) : IChatClient
 {
     private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly ToolCallFormat? _toolFormat = ToolCallFormat.ForTemplate(generator.Tokenizer.ChatTemplate);
 
     public async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default) =>
         await GetStreamingResponseAsync(messages, options, cancellationToken).ToChatResponseAsync(cancellationToken).ConfigureAwait(false);
@@ -17,8 +20,11 @@ public sealed class R1ChatClient(TextGenerator generator, string modelId, bool o
     public async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null,
         [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        var turns = new JsonArray(messages.Select(m => (JsonNode)new JsonObject { ["role"] = m.Role.Value, ["content"] = m.Text }).ToArray());
-        var prompt = generator.RenderChat(turns);
+        var tools = options?.Tools?.OfType<AIFunctionDeclaration>().ToList() is { Count: > 0 } declared ? declared : null;
+        var turns = Turns(messages);
+        if (ToolCallFormat.TemplateReadsArgumentsAsObjects(generator.Tokenizer.ChatTemplate)) ToolCallFormat.ParseArguments(turns);
+        var prompt = generator.RenderChat(turns, tools: tools is null ? null : ToolsJson(tools));
+        var calls = tools is not null && _toolFormat is { } format ? new ToolCallStream(format) : null;
         var sampling = Sampling(options);
         var responseId = Guid.NewGuid().ToString("N");
         var parser = new ReasoningParser(prompt.OpensReasoning);
@@ -30,12 +36,21 @@ public sealed class R1ChatClient(TextGenerator generator, string modelId, bool o
             {
                 if (chunk.TokenId is not null) completionTokens++;
                 var (reasoning, content) = parser.Add(chunk.Text);
+                if (calls is not null) content = calls.Add(content);
                 if (chunk.FinishReason is { } finish)
                 {
                     var (r, c) = parser.Flush();
-                    (reasoning, content) = (reasoning + r, content + c);
+                    (reasoning, content) = (reasoning + r, content + (calls?.Add(c) ?? c));
+                    IReadOnlyList<ToolCall> made = [];
+                    if (calls is not null)
+                    {
+                        var (rest, found) = calls.Finish();
+                        (content, made) = (content + rest, found);
+                    }
                     var last = Update(responseId, reasoning, content);
-                    last.FinishReason = finish == "length" ? ChatFinishReason.Length : ChatFinishReason.Stop;
+                    foreach (var call in made)
+                        last.Contents.Add(new FunctionCallContent(call.Id, call.Name, JsonSerializer.Deserialize<Dictionary<string, object?>>(call.Arguments)));
+                    last.FinishReason = made.Count > 0 ? ChatFinishReason.ToolCalls : finish == "length" ? ChatFinishReason.Length : ChatFinishReason.Stop;
                     last.Contents.Add(new UsageContent(new UsageDetails
                     {
                         InputTokenCount = prompt.Ids.Length,
@@ -55,6 +70,38 @@ public sealed class R1ChatClient(TextGenerator generator, string modelId, bool o
             _gate.Release();
         }
     }
+
+    /// Messages as chat templates take them: assistant function calls as OpenAI `tool_calls`, function results as `tool` messages.
+    private static JsonArray Turns(IEnumerable<ChatMessage> messages)
+    {
+        var turns = new JsonArray();
+        foreach (var m in messages)
+        {
+            var calls = m.Contents.OfType<FunctionCallContent>().ToList();
+            var results = m.Contents.OfType<FunctionResultContent>().ToList();
+            if (results.Count > 0)
+            {
+                foreach (var r in results)
+                    turns.Add(new JsonObject { ["role"] = "tool", ["tool_call_id"] = r.CallId, ["content"] = r.Result is string text ? text : JsonSerializer.Serialize(r.Result) });
+                continue;
+            }
+            var turn = new JsonObject { ["role"] = m.Role.Value, ["content"] = calls.Count > 0 && m.Text.Length == 0 ? null : m.Text };
+            if (calls.Count > 0)
+                turn["tool_calls"] = new JsonArray(calls.Select(c => (JsonNode)new JsonObject
+                {
+                    ["id"] = c.CallId, ["type"] = "function",
+                    ["function"] = new JsonObject { ["name"] = c.Name, ["arguments"] = JsonSerializer.Serialize(c.Arguments ?? new Dictionary<string, object?>()) },
+                }).ToArray());
+            turns.Add(turn);
+        }
+        return turns;
+    }
+
+    private static JsonArray ToolsJson(IEnumerable<AIFunctionDeclaration> tools) => new(tools.Select(t => (JsonNode)new JsonObject
+    {
+        ["type"] = "function",
+        ["function"] = new JsonObject { ["name"] = t.Name, ["description"] = t.Description, ["parameters"] = JsonNode.Parse(t.JsonSchema.GetRawText()) },
+    }).ToArray());
 
     private ChatResponseUpdate Update(string responseId, string reasoning, string content)
     {
