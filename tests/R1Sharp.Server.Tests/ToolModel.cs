@@ -1,8 +1,5 @@
 using System.Text.Json.Nodes;
-using R1Sharp.Checkpoints;
-using R1Sharp.Models;
 using R1Sharp.Tokenization;
-using static TorchSharp.torch;
 
 namespace R1Sharp.Server.Tests;
 
@@ -30,32 +27,13 @@ static class ToolModel
     {
         var dir = Path.Combine(Path.GetTempPath(), "r1sharp-server-tests", Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(dir);
-        int vocab = ByteTokenizer.VocabSize + 4, hidden = (vocab + 3) / 4 * 4;
-        var config = ModelConfig.Parse(new JsonObject
-        {
-            ["model_type"] = "llama", ["vocab_size"] = vocab, ["hidden_size"] = hidden, ["intermediate_size"] = 16,
-            ["num_hidden_layers"] = 1, ["num_attention_heads"] = 2, ["num_key_value_heads"] = 1, ["max_position_embeddings"] = 4096,
-            ["rms_norm_eps"] = 1e-6, ["bos_token_id"] = ByteTokenizer.Bos, ["eos_token_id"] = ByteTokenizer.Eos,
-        }.ToJsonString());
         var next = new Dictionary<int, int>
         {
             [ByteTokenizer.Assistant] = ToolCallOpen, [ToolCallOpen] = CallToken, [CallToken] = ToolCallClose, [ToolCallClose] = ByteTokenizer.Eos,
             [Byte(' ')] = ArgumentsToken, [ArgumentsToken] = ToolCallClose,
             [Byte('\n')] = Byte('o'), [Byte('o')] = Byte('k'), [Byte('k')] = ByteTokenizer.Eos,
         };
-        using (var model = ModelIO.Create(config))
-        {
-            using (no_grad())
-            {
-                foreach (var (_, p) in model.named_parameters()) p.zero_();
-                var parameters = model.named_parameters().ToDictionary(p => p.name, p => p.parameter);
-                parameters["model.embed_tokens.weight"].narrow(1, 0, vocab).copy_(eye(vocab));
-                foreach (var norm in parameters.Where(p => p.Key.EndsWith("norm.weight"))) norm.Value.fill_(1);
-                var head = parameters["lm_head.weight"];
-                for (int token = 0; token < vocab; token++) head[next.GetValueOrDefault(token, ByteTokenizer.Eos), token] = 1;
-            }
-            ModelIO.Save(model, dir);
-        }
+        ScriptedModel.WriteWeights(dir, ByteTokenizer.VocabSize + 4, next, 4096);
         ByteTokenizer.Instance.Save(dir);
         var tokenizerPath = Path.Combine(dir, "tokenizer.json");
         var tokenizer = JsonNode.Parse(File.ReadAllText(tokenizerPath))!.AsObject();
