@@ -17,15 +17,13 @@ public static class BatchSampler
     {
         using var scope = NewDisposeScope();
         var device = logits.device;
-        long n = rows.Count;
-        Tensor Column(Func<SamplingOptions, double> value) => tensor(rows.Select(r => value(r.Options)).ToArray(), device: device).to_type(ScalarType.Float32).view(n, 1);
         logits = logits.to_type(ScalarType.Float32);
 
         if (rows.Any(r => r.Options.RepetitionPenalty != 1.0 && r.Prompt.Count + r.Generated.Count > 0))
         {
             // transformers' CTRL-style penalty over every id seen: divide positive logits, multiply negative ones.
             var seen = Padded(rows.Select(r => (IReadOnlyList<long>)[.. r.Prompt, .. r.Generated]).ToList(), device, out _);
-            var penalty = Column(o => o.RepetitionPenalty);
+            var penalty = Column(rows, device, o => o.RepetitionPenalty);
             var values = logits.gather(1, seen);
             logits = logits.scatter(1, seen, where(values > 0, values / penalty, values * penalty));
         }
@@ -34,7 +32,7 @@ public static class BatchSampler
             // OpenAI's penalties over the generated ids: count * frequency + (count > 0) * presence.
             var generated = Padded(rows.Select(r => r.Generated).ToList(), device, out var valid);
             var counts = zeros_like(logits).scatter_add(1, generated, valid);
-            logits = logits - counts * Column(o => o.FrequencyPenalty) - (counts > 0).to_type(ScalarType.Float32) * Column(o => o.PresencePenalty);
+            logits = logits - counts * Column(rows, device, o => o.FrequencyPenalty) - (counts > 0).to_type(ScalarType.Float32) * Column(rows, device, o => o.PresencePenalty);
         }
 
         var greedy = rows.Select(r => r.Options.Greedy).ToArray();
@@ -101,14 +99,12 @@ public static class BatchSampler
     internal static (Tensor Probabilities, Tensor? Candidates) Distribution(Tensor logits, IReadOnlyList<SamplingRow> rows, int window = CandidateWindow)
     {
         var device = logits.device;
-        long n = rows.Count, vocab = logits.shape[1];
-        Tensor Column(Func<SamplingOptions, double> value) => tensor(rows.Select(r => value(r.Options)).ToArray(), device: device).to_type(ScalarType.Float32).view(n, 1);
-        bool HasTopK(SamplingOptions o) => o.TopK > 0 && o.TopK < vocab;
-        logits = logits / Column(o => o.Greedy ? 1.0 : o.Temperature);
-        if (!rows.Any(r => !r.Options.Greedy && (HasTopK(r.Options) || r.Options.TopP < 1 || r.Options.MinP > 0))) return (logits.softmax(-1), null);
+        long vocab = logits.shape[1];
+        logits = logits / Column(rows, device, o => o.Greedy ? 1.0 : o.Temperature);
+        if (!rows.Any(r => !r.Options.Greedy && (HasTopK(r.Options, vocab) || r.Options.TopP < 1 || r.Options.MinP > 0))) return (logits.softmax(-1), null);
 
         var fullNormaliser = logits.logsumexp(1, keepdim: true);
-        if (window < vocab && rows.All(r => r.Options.Greedy || !HasTopK(r.Options) || r.Options.TopK <= window))
+        if (window < vocab && rows.All(r => r.Options.Greedy || !HasTopK(r.Options, vocab) || r.Options.TopK <= window))
         {
             var (values, ids) = logits.topk(window, -1);
             var kept = Truncate(values, rows, vocab, fullNormaliser);
@@ -124,17 +120,16 @@ public static class BatchSampler
     {
         var device = sorted.device;
         long n = rows.Count, width = sorted.shape[1];
-        Tensor Column(Func<SamplingOptions, double> value) => tensor(rows.Select(r => value(r.Options)).ToArray(), device: device).to_type(ScalarType.Float32).view(n, 1);
-        var hasTopK = rows.Select(r => r.Options.TopK > 0 && r.Options.TopK < vocab).ToArray();
+        var hasTopK = rows.Select(r => HasTopK(r.Options, vocab)).ToArray();
         var topK = tensor(rows.Select((r, i) => hasTopK[i] ? Math.Min(r.Options.TopK, width) : width).ToArray(), device: device).view(n, 1);
         sorted = sorted.masked_fill(sorted < sorted.gather(1, topK - 1), double.NegativeInfinity);
         var normaliser = where(tensor(hasTopK, device: device).view(n, 1), sorted.logsumexp(1, keepdim: true), fullNormaliser);
         var probs = (sorted - normaliser).exp();
         // Drop a token when the tokens ranked above it already reach top_p; the first always stays.
         // top_p = 1 keeps everything (a float cumsum may reach 1 before the tail ends).
-        sorted = sorted.masked_fill((probs.cumsum(-1) - probs) >= Column(o => o.TopP < 1 ? o.TopP : 2.0), double.NegativeInfinity);
+        sorted = sorted.masked_fill((probs.cumsum(-1) - probs) >= Column(rows, device, o => o.TopP < 1 ? o.TopP : 2.0), double.NegativeInfinity);
         // min-p compares with the most likely token: a ratio of probabilities, a difference of logits.
-        return sorted.masked_fill(sorted < sorted.narrow(1, 0, 1) + Column(o => o.MinP > 0 ? Math.Log(o.MinP) : double.NegativeInfinity), double.NegativeInfinity);
+        return sorted.masked_fill(sorted < sorted.narrow(1, 0, 1) + Column(rows, device, o => o.MinP > 0 ? Math.Log(o.MinP) : double.NegativeInfinity), double.NegativeInfinity);
     }
 
     /// Whether no token beyond the top W would have been kept. Each rule keeps a prefix of the ranking, so
@@ -151,10 +146,16 @@ public static class BatchSampler
         {
             var o = rows[i].Options;
             if (o.Greedy) continue;
-            if (o.TopK > 0 && o.TopK < vocab ? !(o.TopK < width && last[i] < kth[i]) : !dropped[i]) return false;
+            if (HasTopK(o, vocab) ? !(o.TopK < width && last[i] < kth[i]) : !dropped[i]) return false;
         }
         return true;
     }
+
+    /// One option of every row as a float32 column [n, 1].
+    private static Tensor Column(IReadOnlyList<SamplingRow> rows, Device device, Func<SamplingOptions, double> value) =>
+        tensor(rows.Select(r => value(r.Options)).ToArray(), device: device).to_type(ScalarType.Float32).view(rows.Count, 1);
+
+    private static bool HasTopK(SamplingOptions o, long vocab) => o.TopK > 0 && o.TopK < vocab;
 
     /// Rows of ids right-padded with each row's first id (harmless to gather/scatter), and a
     /// weight of 1 for real ids and 0 for padding.
